@@ -149,6 +149,8 @@ class CoveoClient:
         self._clock = clock
         self._rng = rng
         self._auth = {"Authorization": f"Bearer {api_key}"}
+        #: HTTP requests sent, retries and uploads included (what Coveo and S3 saw).
+        self.requests_sent = 0
 
     def __repr__(self) -> str:  # never show the key
         return f"CoveoClient(organization_id={self.organization_id!r}, push={self.endpoints.push!r})"
@@ -198,6 +200,7 @@ class CoveoClient:
                 raise DeadlineExceededError(f"deadline reached before {method} could be sent")
             timeout = _capped(self._timeout, remaining)
             error: CoveoError
+            self.requests_sent += 1
             try:
                 response = self._http.request(
                     method, url, params=query, content=body, headers=send_headers, timeout=timeout

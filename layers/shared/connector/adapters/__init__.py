@@ -1,0 +1,1 @@
+"""AWS adapters behind the pipeline's small interfaces (ledger, dead letters, content, secrets)."""

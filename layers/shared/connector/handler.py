@@ -1,0 +1,100 @@
+"""What every SQS-triggered function does: SQS event in, pipeline, partial batch response out.
+
+Powertools' BatchProcessor hands records to a handler one at a time; coalescing and pushing one file
+container per batch need the whole batch at once, so this builds the partial batch response itself
+(the exact `{"batchItemFailures": [{"itemIdentifier": ...}]}` shape) from Powertools' SQS data class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import SQSEvent
+
+from .pipeline import BatchReport, Disposition, Message, Pipeline
+
+
+class LambdaContextLike(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+LambdaHandler = Callable[..., dict[str, Any]]
+NAMESPACE = "CoveoConnector"
+
+
+def make_lambda_handler(kind: str, function_name: str) -> LambdaHandler:
+    """The Lambda entry point of one function: JSON logs, EMF metrics, a pipeline built at cold start.
+
+    Tests call it with a `pipeline=` of fakes; in Lambda the pipeline comes from the environment.
+    """
+    logger = Logger(service=function_name)
+    metrics = Metrics(namespace=NAMESPACE, service=function_name)
+    built: list[Pipeline] = []
+
+    @metrics.log_metrics
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(
+        event: dict[str, Any], context: LambdaContextLike, pipeline: Pipeline | None = None
+    ) -> dict[str, Any]:
+        if pipeline is None:
+            if not built:
+                from .runtime import build_pipeline
+
+                built.append(build_pipeline(kind, function_name))
+            pipeline = built[0]
+        return handle_sqs_batch(event, context, pipeline, logger, metrics)
+
+    return handler
+
+
+def handle_sqs_batch(
+    event: dict[str, Any], context: LambdaContextLike, pipeline: Pipeline, logger: Logger, metrics: Metrics
+) -> dict[str, list[dict[str, str]]]:
+    records = list(SQSEvent(event).records)
+    messages = [Message(record.message_id, record.body) for record in records]
+    report = pipeline.process(messages, lambda: context.get_remaining_time_in_millis() / 1000)
+    _log(report, logger)
+    _metrics(report, metrics)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.retry_ids()]}
+
+
+def _log(report: BatchReport, logger: Logger) -> None:
+    for outcome in report.outcomes.values():
+        fields = {
+            "message_id": outcome.message_id,
+            "event_id": outcome.event_id,
+            "subject": outcome.subject,
+            "disposition": outcome.disposition.value,
+        }
+        if outcome.disposition is Disposition.DEAD_LETTERED:
+            logger.warning(f"dead-lettered: {outcome.reason}", extra=fields)
+        elif outcome.disposition is Disposition.RETRY:
+            logger.warning(f"will be retried: {outcome.reason}", extra=fields)
+        elif outcome.disposition is Disposition.STALE:
+            logger.info(f"skipped as stale: {outcome.reason}", extra=fields)
+    logger.info(
+        "batch done",
+        extra={
+            "received": len(report.outcomes),
+            "pushed": report.count(Disposition.PUSHED),
+            "stale": report.count(Disposition.STALE),
+            "dead_lettered": report.count(Disposition.DEAD_LETTERED),
+            "retried": report.count(Disposition.RETRY),
+            "coveo_requests": report.coveo_requests,
+            "file_ids": report.file_ids,
+        },
+    )
+
+
+def _metrics(report: BatchReport, metrics: Metrics) -> None:
+    metrics.add_metric(name="Pushed", unit=MetricUnit.Count, value=report.count(Disposition.PUSHED))
+    metrics.add_metric(name="StaleSkipped", unit=MetricUnit.Count, value=report.count(Disposition.STALE))
+    metrics.add_metric(
+        name="DeadLettered", unit=MetricUnit.Count, value=report.count(Disposition.DEAD_LETTERED)
+    )
+    metrics.add_metric(name="Retried", unit=MetricUnit.Count, value=report.count(Disposition.RETRY))
+    metrics.add_metric(name="CoveoRequests", unit=MetricUnit.Count, value=report.coveo_requests)
+    metrics.add_metric(name="BatchBytes", unit=MetricUnit.Bytes, value=report.batch_bytes)

@@ -1,0 +1,115 @@
+"""The ledger: per document or identity, the last version applied and what became of its push.
+
+One row per key. The stale guard is a conditional write on that row, so "newer wins" holds across
+concurrent invocations; the row also carries what the validator needs to verify or re-push.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Protocol
+
+
+class Status(StrEnum):
+    CLAIMED = "CLAIMED"  # passed the stale guard; push not yet accepted by Coveo
+    ACCEPTED = "ACCEPTED"  # Coveo answered 202
+    VERIFIED = "VERIFIED"  # the validator saw it indexed
+    FAILED = "FAILED"  # the validator saw it rejected, or never indexed
+
+
+class ClaimResult(StrEnum):
+    CLAIMED = "CLAIMED"
+    STALE = "STALE"  # a newer (or the same, already pushed) version holds the row
+    CONFLICT = "CONFLICT"  # another invocation took a higher orderingId meanwhile: retry later
+
+
+@dataclass(frozen=True)
+class Head:
+    key: str
+    version: int
+    ordering_id: int
+    status: Status
+    attempts: int = 0
+
+    def supersedes(self, version: int) -> bool:
+        """True when a change of `version` must not be pushed: it is older, or already pushed."""
+        return self.version > version or (self.version == version and self.status is not Status.CLAIMED)
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    version: int
+    ordering_id: int
+    event_id: str
+    event_type: str
+    subject: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A push Coveo accepted: what the validator needs to verify it, and to re-push it."""
+
+    key: str
+    version: int
+    ordering_id: int
+    kind: str  # "item" or "identity"
+    operation: str  # the event type, e.g. "item.upserted"
+    subject: str
+    event_id: str
+    pushed_at_ms: int
+    file_id: str | None
+    attempts: int
+    change: bytes | None  # zlib-compressed JSON of the event data; None when too large to keep
+    expires_at: int  # epoch seconds (DynamoDB TTL)
+
+
+class Ledger(Protocol):
+    def heads(self, keys: Sequence[str]) -> dict[str, Head]: ...
+
+    def claim(self, claim: Claim) -> ClaimResult: ...
+
+    def record_accepted(self, accepted: Iterable[Accepted]) -> None: ...
+
+
+class InMemoryLedger:
+    """The same semantics as the DynamoDB ledger, for tests and the domain's own checks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.rows: dict[str, Head] = {}
+        self.accepted: dict[str, Accepted] = {}
+
+    def heads(self, keys: Sequence[str]) -> dict[str, Head]:
+        with self._lock:
+            return {key: self.rows[key] for key in keys if key in self.rows}
+
+    def claim(self, claim: Claim) -> ClaimResult:
+        with self._lock:
+            head = self.rows.get(claim.key)
+            if head is not None and not claimable(head, claim.version, claim.ordering_id):
+                return ClaimResult.STALE if head.supersedes(claim.version) else ClaimResult.CONFLICT
+            self.rows[claim.key] = Head(
+                claim.key, claim.version, claim.ordering_id, Status.CLAIMED, claim.attempts
+            )
+            return ClaimResult.CLAIMED
+
+    def record_accepted(self, accepted: Iterable[Accepted]) -> None:
+        with self._lock:
+            for record in accepted:
+                head = self.rows.get(record.key)
+                # A newer claim since this push owns the row now; leave it alone.
+                if head and head.version == record.version and head.ordering_id == record.ordering_id:
+                    self.rows[record.key] = replace(head, status=Status.ACCEPTED)
+                    self.accepted[record.key] = record
+
+
+def claimable(head: Head, version: int, ordering_id: int) -> bool:
+    """The guard's condition (the DynamoDB adapter writes the same as a ConditionExpression)."""
+    newer = head.version < version
+    retry_of_unpushed = head.version == version and head.status is Status.CLAIMED
+    return (newer or retry_of_unpushed) and head.ordering_id < ordering_id

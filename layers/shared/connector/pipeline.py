@@ -1,0 +1,546 @@
+"""One SQS batch of changes → as few Coveo calls as possible, with the stale guard and the ledger.
+
+Orchestration only: Coveo, the ledger, the dead-letter queue and content storage are passed in, so
+tests give fakes. Every message ends with one disposition: pushed, stale, dead-lettered, or retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from coveo_push_api import BatchReceipt, CoveoError, Deadline, DeadlineExceededError, ItemTooLargeError
+from coveo_push_api.models import (
+    BaseIdentityBody,
+    BatchDelete,
+    CompressionType,
+    IdentityBody,
+    ItemBody,
+    MappedIdentityBody,
+)
+
+from .coalesce import coalesce
+from .errors import PermanentError, RefusedChange, RejectedByCoveo
+from .events import (
+    Change,
+    IdentityAlias,
+    IdentityDelete,
+    IdentityUpsert,
+    ItemDelete,
+    ItemUpsert,
+    parse_message,
+)
+from .ledger import Accepted, Claim, ClaimResult, Ledger
+from .policy import check_identity, check_item
+
+# Coveo statuses that say the deployment is misconfigured (key, organization, source, provider):
+# the change is fine, so keep it on the queue (SQS retries, then its DLQ) rather than blame it.
+CONFIGURATION_STATUSES = frozenset({401, 403, 404, 412})
+
+
+class CoveoPush(Protocol):
+    requests_sent: int
+
+    def push_item(
+        self,
+        source_id: str,
+        document_id: str,
+        item: ItemBody,
+        *,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> None: ...
+
+    def delete_item(
+        self,
+        source_id: str,
+        document_id: str,
+        *,
+        delete_children: bool = ...,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> None: ...
+
+    def push_items(
+        self,
+        source_id: str,
+        add_or_update: Iterable[ItemBody] = ...,
+        delete: Iterable[BatchDelete] = ...,
+        *,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> list[BatchReceipt]: ...
+
+    def push_identity(
+        self,
+        provider_id: str,
+        body: IdentityBody,
+        *,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> None: ...
+
+    def push_alias(
+        self,
+        provider_id: str,
+        body: MappedIdentityBody,
+        *,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> None: ...
+
+    def delete_identity(
+        self,
+        provider_id: str,
+        body: BaseIdentityBody,
+        *,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> None: ...
+
+    def push_identities(
+        self,
+        provider_id: str,
+        members: Iterable[IdentityBody] = ...,
+        mappings: Iterable[MappedIdentityBody] = ...,
+        deleted: Iterable[BaseIdentityBody] = ...,
+        *,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> list[BatchReceipt]: ...
+
+
+class ContentStore(Protocol):
+    def fetch(self, uri: str) -> bytes: ...
+
+
+class DeadLetters(Protocol):
+    def send(
+        self, body: str, *, reason: str, kind: str, event_id: str | None, event_type: str | None
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    source_id: str
+    provider_id: str
+    kind: str  # "item" or "identity": which events this queue carries
+    allow_public_items: bool = False
+    max_permissions: int = 5_000
+    alias_providers: frozenset[str] = frozenset({"Email Security Provider"})
+    default_alias_provider: str | None = "Email Security Provider"
+    safety_margin_s: float = 10.0
+    ledger_ttl_s: int = 30 * 24 * 3600
+    max_stored_change_bytes: int = 300_000  # DynamoDB items stop at 400 KB
+
+
+@dataclass(frozen=True)
+class Message:
+    message_id: str
+    body: str
+
+
+class Disposition(StrEnum):
+    PUSHED = "pushed"
+    STALE = "stale"
+    DEAD_LETTERED = "dead_lettered"
+    RETRY = "retry"
+
+
+@dataclass
+class Outcome:
+    message_id: str
+    disposition: Disposition
+    reason: str | None = None
+    event_id: str | None = None
+    subject: str | None = None
+
+
+@dataclass
+class BatchReport:
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    coveo_requests: int = 0
+    batch_bytes: int = 0
+    file_ids: list[str] = field(default_factory=list)
+
+    def set(
+        self,
+        message: Message,
+        disposition: Disposition,
+        change: Change | None = None,
+        reason: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        self.outcomes[message.message_id] = Outcome(
+            message.message_id,
+            disposition,
+            reason,
+            change.event_id if change else event_id,
+            change.subject if change else None,
+        )
+
+    def count(self, disposition: Disposition) -> int:
+        return sum(1 for o in self.outcomes.values() if o.disposition is disposition)
+
+    def retry_ids(self) -> list[str]:
+        return [o.message_id for o in self.outcomes.values() if o.disposition is Disposition.RETRY]
+
+
+@dataclass
+class Pipeline:
+    settings: PipelineSettings
+    coveo: CoveoPush
+    ledger: Ledger
+    dead_letters: DeadLetters
+    content: ContentStore | None = None
+    clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+
+    def process(self, messages: Sequence[Message], remaining_s: Callable[[], float]) -> BatchReport:
+        report = BatchReport()
+        requests_before = self.coveo.requests_sent
+        try:
+            valid = self._parse_all(messages, report)
+            coalesced = coalesce(valid)
+            for message, newer in coalesced.superseded:
+                report.set(
+                    message, Disposition.STALE, newer, f"superseded in this batch by version {newer.version}"
+                )
+            claimed = self._claim(coalesced.winners, report)
+            if claimed:
+                self._push(claimed, report, remaining_s)
+        finally:
+            report.coveo_requests = self.coveo.requests_sent - requests_before
+        return report
+
+    # --- parse and check ----------------------------------------------------------------------------
+
+    def _parse_all(self, messages: Sequence[Message], report: BatchReport) -> list[tuple[Message, Change]]:
+        valid = []
+        for message in messages:
+            change: Change | None = None
+            try:
+                change = parse_message(message.body, provider_id=self.settings.provider_id)
+                change = self._check(change)
+            except PermanentError as error:
+                self._dead_letter(message, change, error, report)
+                continue
+            valid.append((message, change))
+        return valid
+
+    def _check(self, change: Change) -> Change:
+        if change.kind != self.settings.kind:
+            raise RefusedChange(
+                f"{change.event_type} events belong on the {change.kind} queue, not the {self.settings.kind} queue"
+            )
+        payload = change.payload
+        if isinstance(payload, ItemUpsert):
+            body = check_item(
+                payload.document_id,
+                payload.body,
+                allow_public=self.settings.allow_public_items,
+                max_permissions=self.settings.max_permissions,
+            )
+            return _replace_payload(change, ItemUpsert(payload.document_id, body, payload.content_ref))
+        if isinstance(payload, IdentityUpsert | IdentityAlias | IdentityDelete):
+            checked = check_identity(
+                payload,
+                alias_providers=self.settings.alias_providers,
+                default_alias_provider=self.settings.default_alias_provider,
+            )
+            return _replace_payload(change, checked)
+        return change
+
+    def _dead_letter(
+        self, message: Message, change: Change | None, error: PermanentError, report: BatchReport
+    ) -> None:
+        event_id = change.event_id if change else _event_id_of(message.body)
+        try:
+            self.dead_letters.send(
+                message.body,
+                reason=error.reason,
+                kind=error.kind,
+                event_id=event_id,
+                event_type=change.event_type if change else None,
+            )
+        except Exception as exc:  # the DLQ is unreachable: keep the message on its queue
+            report.set(
+                message,
+                Disposition.RETRY,
+                change,
+                f"could not dead-letter ({type(exc).__name__}): {error.reason}",
+            )
+            return
+        report.set(message, Disposition.DEAD_LETTERED, change, error.reason, event_id)
+
+    # --- the stale guard ----------------------------------------------------------------------------
+
+    def _claim(
+        self, winners: list[tuple[Message, Change]], report: BatchReport
+    ) -> list[tuple[Message, Change, Claim]]:
+        heads = self.ledger.heads([change.key for _, change in winners])
+        fresh = []
+        for message, change in winners:
+            head = heads.get(change.key)
+            if head is not None and head.supersedes(change.version):
+                report.set(
+                    message,
+                    Disposition.STALE,
+                    change,
+                    f"version {change.version} is not newer than {head.version}",
+                )
+            else:
+                fresh.append((message, change))
+        if not fresh:
+            return []
+        # One orderingId for the whole push, above every orderingId these keys have had, and never
+        # in the future: Coveo then drops any older push of the same key that arrives late.
+        ordering_id = max([self.clock_ms(), *(h.ordering_id + 1 for h in heads.values())])
+        claimed = []
+        for message, change in fresh:
+            head = heads.get(change.key)
+            attempts = head.attempts + 1 if head is not None and head.version == change.version else 1
+            claim = Claim(
+                change.key,
+                change.version,
+                ordering_id,
+                change.event_id,
+                change.event_type,
+                change.subject,
+                attempts,
+            )
+            result = self.ledger.claim(claim)
+            if result is ClaimResult.CLAIMED:
+                claimed.append((message, change, claim))
+            elif result is ClaimResult.STALE:
+                report.set(message, Disposition.STALE, change, "a newer version was applied meanwhile")
+            else:
+                report.set(
+                    message,
+                    Disposition.RETRY,
+                    change,
+                    "another invocation pushed this key meanwhile; retrying",
+                )
+        return claimed
+
+    # --- push ---------------------------------------------------------------------------------------
+
+    def _push(
+        self,
+        claimed: list[tuple[Message, Change, Claim]],
+        report: BatchReport,
+        remaining_s: Callable[[], float],
+    ) -> None:
+        budget = remaining_s() - self.settings.safety_margin_s
+        if budget <= 0:
+            for message, change, _ in claimed:
+                report.set(
+                    message,
+                    Disposition.RETRY,
+                    change,
+                    "stopped before the Lambda timeout; SQS will redeliver",
+                )
+            return
+        deadline = Deadline.in_seconds(budget)
+        ready = []
+        for message, change, claim in claimed:
+            try:
+                ready.append((message, self._resolve_content(change), claim))
+            except PermanentError as error:
+                self._dead_letter(message, change, error, report)
+            except Exception as exc:  # S3 or network: transient
+                report.set(
+                    message,
+                    Disposition.RETRY,
+                    change,
+                    f"could not fetch content: {type(exc).__name__}: {exc}",
+                )
+        if len(ready) == 1:
+            self._push_one(ready[0], report, deadline)
+        elif ready:
+            self._push_batch(ready, report, deadline)
+
+    def _push_one(
+        self, entry: tuple[Message, Change, Claim], report: BatchReport, deadline: Deadline
+    ) -> None:
+        _, change, claim = entry
+        try:
+            self._single_call(change, claim.ordering_id, deadline)
+        except (CoveoError, ItemTooLargeError) as error:
+            self._push_failed([entry], error, report)
+            return
+        self._accepted([entry], None, report)
+
+    def _push_batch(
+        self, entries: list[tuple[Message, Change, Claim]], report: BatchReport, deadline: Deadline
+    ) -> None:
+        ordering_id = entries[0][2].ordering_id
+        try:
+            receipts = self._batch_call([change for _, change, _ in entries], ordering_id, deadline)
+        except (CoveoError, ItemTooLargeError) as error:
+            if _permanent(error):
+                # One bad change must not sink its neighbours: find it by pushing one by one.
+                for entry in entries:
+                    self._push_one(entry, report, deadline)
+            else:
+                self._push_failed(entries, error, report)
+            return
+        report.batch_bytes += sum(r.size_bytes for r in receipts)
+        report.file_ids.extend(r.file_id for r in receipts)
+        self._accepted(
+            entries,
+            receipts[0].file_id if len(receipts) == 1 else ",".join(r.file_id for r in receipts),
+            report,
+        )
+
+    def _single_call(self, change: Change, ordering_id: int, deadline: Deadline) -> None:
+        payload, source, provider = change.payload, self.settings.source_id, self.settings.provider_id
+        if isinstance(payload, ItemUpsert):
+            self.coveo.push_item(
+                source, payload.document_id, payload.body, ordering_id=ordering_id, deadline=deadline
+            )
+        elif isinstance(payload, ItemDelete):
+            self.coveo.delete_item(
+                source,
+                payload.document_id,
+                delete_children=payload.delete_children,
+                ordering_id=ordering_id,
+                deadline=deadline,
+            )
+        elif isinstance(payload, IdentityUpsert):
+            self.coveo.push_identity(provider, payload.body, ordering_id=ordering_id, deadline=deadline)
+        elif isinstance(payload, IdentityAlias):
+            self.coveo.push_alias(provider, payload.body, ordering_id=ordering_id, deadline=deadline)
+        else:
+            self.coveo.delete_identity(provider, payload.body, ordering_id=ordering_id, deadline=deadline)
+
+    def _batch_call(self, changes: list[Change], ordering_id: int, deadline: Deadline) -> list[BatchReceipt]:
+        if self.settings.kind == "item":
+            adds = [
+                c.payload.body.model_copy(update={"document_id": c.payload.document_id})
+                for c in changes
+                if isinstance(c.payload, ItemUpsert)
+            ]
+            deletes = [
+                BatchDelete(document_id=c.payload.document_id, delete_children=c.payload.delete_children)
+                for c in changes
+                if isinstance(c.payload, ItemDelete)
+            ]
+            return self.coveo.push_items(
+                self.settings.source_id, adds, deletes, ordering_id=ordering_id, deadline=deadline
+            )
+        return self.coveo.push_identities(
+            self.settings.provider_id,
+            members=[c.payload.body for c in changes if isinstance(c.payload, IdentityUpsert)],
+            mappings=[c.payload.body for c in changes if isinstance(c.payload, IdentityAlias)],
+            deleted=[c.payload.body for c in changes if isinstance(c.payload, IdentityDelete)],
+            ordering_id=ordering_id,
+            deadline=deadline,
+        )
+
+    def _push_failed(
+        self,
+        entries: list[tuple[Message, Change, Claim]],
+        error: CoveoError | ItemTooLargeError,
+        report: BatchReport,
+    ) -> None:
+        if _permanent(error):
+            for message, change, _ in entries:
+                reason = f"Coveo refused {change.subject!r}: {error}"
+                self._dead_letter(message, change, RejectedByCoveo(reason), report)
+            return
+        for message, change, _ in entries:
+            report.set(message, Disposition.RETRY, change, f"transient: {error}")
+
+    def _accepted(
+        self, entries: list[tuple[Message, Change, Claim]], file_id: str | None, report: BatchReport
+    ) -> None:
+        now = self.clock_ms()
+        records = [
+            Accepted(
+                key=change.key,
+                version=change.version,
+                ordering_id=claim.ordering_id,
+                kind=change.kind,
+                operation=change.event_type,
+                subject=change.subject,
+                event_id=change.event_id,
+                pushed_at_ms=now,
+                file_id=file_id,
+                attempts=claim.attempts,
+                change=self._stored_change(change),
+                expires_at=now // 1000 + self.settings.ledger_ttl_s,
+            )
+            for _, change, claim in entries
+        ]
+        try:
+            self.ledger.record_accepted(records)
+        except Exception as exc:  # Coveo has it; without the ledger row the validator cannot check it
+            for message, change, _ in entries:
+                report.set(
+                    message,
+                    Disposition.RETRY,
+                    change,
+                    f"pushed, but the ledger write failed: {type(exc).__name__}",
+                )
+            return
+        for message, change, _ in entries:
+            report.set(message, Disposition.PUSHED, change)
+
+    def _stored_change(self, change: Change) -> bytes | None:
+        """The event (type, id, version, data) compressed, so the validator can re-push it."""
+        document = {
+            "id": change.event_id,
+            "type": change.event_type,
+            "version": change.version,
+            "data": change.data,
+        }
+        packed = zlib.compress(json.dumps(document, separators=(",", ":")).encode())
+        return packed if len(packed) <= self.settings.max_stored_change_bytes else None
+
+    def _resolve_content(self, change: Change) -> Change:
+        payload = change.payload
+        if not isinstance(payload, ItemUpsert) or payload.content_ref is None:
+            return change
+        if self.content is None:
+            raise RefusedChange("this deployment has no content store for data.contentRef")
+        content = self.content.fetch(payload.content_ref)
+        body = payload.body.model_copy(
+            update={
+                "compressed_binary_data_file_id": None,
+                "compressed_binary_data": base64.b64encode(content).decode(),
+                "compression_type": payload.body.compression_type or CompressionType.UNCOMPRESSED,
+            }
+        )
+        return _replace_payload(change, ItemUpsert(payload.document_id, body, None))
+
+
+def _permanent(error: CoveoError | ItemTooLargeError) -> bool:
+    if isinstance(error, ItemTooLargeError):
+        return True
+    if isinstance(error, DeadlineExceededError) or error.retryable:
+        return False
+    return error.status not in CONFIGURATION_STATUSES
+
+
+def _replace_payload(change: Change, payload: Any) -> Change:
+    return Change(
+        change.event_id, change.event_type, change.key, change.version, change.subject, payload, change.data
+    )
+
+
+def _event_id_of(body: str) -> str | None:
+    """Best effort: the id of a message that did not validate, so the DLQ entry can be traced."""
+    try:
+        message = json.loads(body)
+    except (ValueError, TypeError):
+        return None
+    if isinstance(message, dict):
+        value = message.get("id")
+        return value if isinstance(value, str) else None
+    return None

@@ -1,0 +1,90 @@
+"""What this deployment refuses before anything reaches Coveo (secure by default)."""
+
+from __future__ import annotations
+
+from coveo_push_api.models import (
+    IdentityType,
+    ItemBody,
+    MappedIdentityBody,
+    PermissionSet,
+)
+from coveo_push_api.models.identities import MEMBER_HOLDING_TYPES
+
+from .errors import RefusedChange
+from .events import IdentityAlias, IdentityUpsert, Payload
+
+PUBLIC_PERMISSIONS = [PermissionSet(allow_anonymous=True)]
+
+
+def check_item(document_id: str, body: ItemBody, *, allow_public: bool, max_permissions: int) -> ItemBody:
+    """The body to push, or `RefusedChange`. A secured source never gets an implied permission model."""
+    if not body.permissions:
+        if not allow_public:
+            raise RefusedChange(
+                f"item {document_id!r} has no permissions; a secured source never implies a permission "
+                'model: give data.document.permissions, mark the item public with [{"allowAnonymous": true}], '
+                "or deploy with ALLOW_PUBLIC_ITEMS=true"
+            )
+        # Public by the deployment's choice: say so explicitly rather than leave Coveo to guess.
+        return body.model_copy(update={"permissions": PUBLIC_PERMISSIONS})
+    count = body.permission_count()
+    if count > max_permissions:
+        raise RefusedChange(
+            f"item {document_id!r} has {count:,} permissions; Coveo allows at most {max_permissions:,} per "
+            "item (it would accept the push, then reject the item): grant a group instead of many users"
+        )
+    return body
+
+
+def check_identity(
+    payload: Payload, *, alias_providers: frozenset[str], default_alias_provider: str | None
+) -> Payload:
+    """Refuse identity changes Coveo would accept with 202 and then reject, or apply wrongly."""
+    if isinstance(payload, IdentityUpsert):
+        body = payload.body
+        if body.members and body.identity.type not in MEMBER_HOLDING_TYPES:
+            raise RefusedChange(
+                f"{body.identity.type.value} {body.identity.name!r} has members; only GROUP and VIRTUAL_GROUP "
+                "identities hold members"
+            )
+        for granted in body.well_knowns or []:
+            if granted.type not in MEMBER_HOLDING_TYPES:
+                raise RefusedChange(
+                    f"wellKnowns of {body.identity.name!r} names {granted.type.value} {granted.name!r}; granted "
+                    "identities must be GROUP or VIRTUAL_GROUP"
+                )
+        for member in body.members or []:
+            if member.name == body.identity.name and member.type == body.identity.type:
+                raise RefusedChange(
+                    f"{body.identity.type.value} {body.identity.name!r} lists itself as a member"
+                )
+        return payload
+    if isinstance(payload, IdentityAlias):
+        return IdentityAlias(_check_alias(payload.body, alias_providers, default_alias_provider))
+    return payload
+
+
+def _check_alias(
+    body: MappedIdentityBody, alias_providers: frozenset[str], default_provider: str | None
+) -> MappedIdentityBody:
+    mappings = []
+    for mapping in body.mappings:
+        provider = mapping.provider or default_provider
+        if provider is None:
+            raise RefusedChange(
+                f"alias {mapping.name!r} of {body.identity.name!r} names no provider and the deployment has no "
+                "default alias provider"
+            )
+        if provider not in alias_providers:
+            known = ", ".join(sorted(alias_providers)) or "none"
+            raise RefusedChange(
+                f"alias {mapping.name!r} of {body.identity.name!r} targets provider {provider!r}, which this "
+                f"deployment's provider does not cascade to (cascades to: {known})"
+            )
+        if body.identity.type is IdentityType.USER and mapping.type is not IdentityType.USER:
+            raise RefusedChange(
+                f"alias of user {body.identity.name!r} maps to {mapping.type.value} {mapping.name!r}; aliases "
+                "map a user to a user"
+            )
+        mappings.append(mapping.model_copy(update={"provider": provider}))
+    return body.model_copy(update={"mappings": mappings})

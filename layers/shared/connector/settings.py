@@ -1,0 +1,64 @@
+"""Deployment configuration, read from the environment once per cold start; fails fast and clearly."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import PermanentError
+
+
+class ConfigurationError(Exception):
+    """The function cannot run with this environment; the message names each variable to fix."""
+
+
+class ConnectorSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    organization_id: str = Field(alias="COVEO_ORGANIZATION_ID", min_length=1)
+    source_id: str = Field(alias="COVEO_SOURCE_ID", min_length=1)
+    provider_id: str = Field(alias="COVEO_PROVIDER_ID", min_length=1)
+    region: Literal["us", "ca", "eu", "au"] = Field(default="us", alias="COVEO_REGION")
+    base_url: str | None = Field(default=None, alias="COVEO_BASE_URL")  # the local emulator
+    api_key_secret: str = Field(alias="COVEO_API_KEY_SECRET", min_length=1)  # a Secrets Manager name or ARN
+    ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+    allow_public_items: bool = Field(default=False, alias="ALLOW_PUBLIC_ITEMS")
+    max_permissions_per_item: int = Field(default=5_000, alias="MAX_PERMISSIONS_PER_ITEM", ge=1, le=5_000)
+    alias_providers: frozenset[str] = Field(
+        default=frozenset({"Email Security Provider"}), alias="ALIAS_PROVIDERS"
+    )
+    default_alias_provider: str | None = Field(
+        default="Email Security Provider", alias="DEFAULT_ALIAS_PROVIDER"
+    )
+    safety_margin_s: float = Field(default=10.0, alias="SAFETY_MARGIN_SECONDS", ge=0)
+    ledger_ttl_days: int = Field(default=30, alias="LEDGER_TTL_DAYS", ge=1)
+    max_container_bytes: int | None = Field(default=None, alias="MAX_CONTAINER_BYTES", ge=1024)
+
+    @field_validator("alias_providers", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(p.strip() for p in value.split(",") if p.strip())
+        return value
+
+    @field_validator("base_url", "default_alias_provider", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ConnectorSettings:
+        try:
+            return cls.model_validate(dict(env))
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors(include_url=False):
+                name = str(error["loc"][0]) if error["loc"] else "?"
+                problems.append(f"{name}: {'is not set' if error['type'] == 'missing' else error['msg']}")
+            raise ConfigurationError("invalid connector configuration: " + "; ".join(problems)) from None
+
+
+__all__ = ["ConfigurationError", "ConnectorSettings", "PermanentError"]
