@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import pytest
 
@@ -59,7 +59,7 @@ def upsert(event_id: str, document_id: str, version: int, text: str = "x") -> di
 class TestMixedBatch:
     """events/sqs/push_items-mixed-batch.json: three valid changes among nine kinds of bad input."""
 
-    EXPECTED_REASONS = {
+    EXPECTED_REASONS: ClassVar[dict[str | None, str]] = {
         None: "message body is not JSON",
         "e-unknown-type": "unknown event type 'item.renamed'",
         "e-missing-documentid": "data.documentId: Field required",
@@ -75,7 +75,7 @@ class TestMixedBatch:
         self, push_items: Handler
     ) -> None:
         pipeline = make_pipeline("item")
-        coveo, _, dlq = parts(pipeline)
+        _, _, dlq = parts(pipeline)
         response = push_items(
             sqs_event("push_items-mixed-batch.json"), FakeLambdaContext(), pipeline=pipeline
         )
