@@ -98,3 +98,50 @@ def _metrics(report: BatchReport, metrics: Metrics) -> None:
     metrics.add_metric(name="Retried", unit=MetricUnit.Count, value=report.count(Disposition.RETRY))
     metrics.add_metric(name="CoveoRequests", unit=MetricUnit.Count, value=report.coveo_requests)
     metrics.add_metric(name="BatchBytes", unit=MetricUnit.Bytes, value=report.batch_bytes)
+
+
+def make_validator_handler(function_name: str) -> LambdaHandler:
+    """The scheduled validator's entry point: one validation run, its counts as metrics."""
+    from dataclasses import asdict
+
+    from .validator import Validator
+
+    logger = Logger(service=function_name)
+    metrics = Metrics(namespace=NAMESPACE, service=function_name)
+    built: list[Validator] = []
+
+    @metrics.log_metrics
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(
+        event: dict[str, Any], context: LambdaContextLike, validator: Validator | None = None
+    ) -> dict[str, Any]:
+        if validator is None:
+            if not built:
+                from .runtime import Runtime
+
+                built.append(Runtime.from_env().validator(function_name))
+            validator = built[0]
+        report = validator.run(lambda: context.get_remaining_time_in_millis() / 1000)
+        for failure in report.failures:
+            logger.error(f"push failed: {failure['reason']}", extra=failure)
+        for warning in report.warnings:
+            (logger.error if warning.startswith("SECURITY") else logger.warning)(warning)
+        counts = {
+            "Verified": report.verified,
+            "Failed": report.failed,
+            "Pending": report.pending,
+            "Repushed": report.repushed,
+            "PermissionWarnings": report.permission_warnings,
+            "PermissionErrors": report.permission_errors,
+            "IdentitiesInError": report.identities_in_error,
+            "LogsApiCalls": report.logs_api_calls,
+        }
+        for name, value in counts.items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        metrics.add_metric(
+            name="OldestPendingAgeSeconds", unit=MetricUnit.Seconds, value=report.oldest_pending_age_s
+        )
+        logger.info("validation done", extra=counts)
+        return asdict(report)
+
+    return handler

@@ -68,12 +68,60 @@ class Accepted:
     expires_at: int  # epoch seconds (DynamoDB TTL)
 
 
+@dataclass(frozen=True)
+class Row:
+    """A ledger row as the validator and the operator tools read it."""
+
+    key: str
+    version: int
+    ordering_id: int
+    status: Status
+    kind: str
+    operation: str
+    subject: str
+    event_id: str
+    pushed_at_ms: int
+    file_id: str | None
+    attempts: int
+    change: bytes | None
+    repushes: int = 0
+    failure_reason: str | None = None
+    checked_at_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    next_token: object | None  # pass back to read the next page; None at the end
+
+
 class Ledger(Protocol):
     def heads(self, keys: Sequence[str]) -> dict[str, Head]: ...
 
     def claim(self, claim: Claim) -> ClaimResult: ...
 
     def record_accepted(self, accepted: Iterable[Accepted]) -> None: ...
+
+
+class ValidationLedger(Protocol):
+    def rows_with_status(
+        self,
+        status: Status,
+        *,
+        pushed_before_ms: int | None = None,
+        limit: int = 500,
+        token: object | None = None,
+    ) -> Page: ...
+
+    def mark(self, row: Row, status: Status, *, reason: str | None, now_ms: int) -> bool:
+        """Set an ACCEPTED row's outcome; False when a newer push owns the row now."""
+        ...
+
+    def reopen(self, row: Row, *, reason: str, now_ms: int) -> bool:
+        """ACCEPTED or FAILED → CLAIMED, so the same version may be pushed again (a re-push)."""
+        ...
+
+    def get(self, key: str) -> Row | None: ...
 
 
 class InMemoryLedger:
@@ -83,6 +131,7 @@ class InMemoryLedger:
         self._lock = threading.Lock()
         self.rows: dict[str, Head] = {}
         self.accepted: dict[str, Accepted] = {}
+        self.outcomes: dict[str, tuple[Status, str | None, int, int]] = {}  # status, reason, at, repushes
 
     def heads(self, keys: Sequence[str]) -> dict[str, Head]:
         with self._lock:
@@ -106,6 +155,75 @@ class InMemoryLedger:
                 if head and head.version == record.version and head.ordering_id == record.ordering_id:
                     self.rows[record.key] = replace(head, status=Status.ACCEPTED)
                     self.accepted[record.key] = record
+
+    # --- what the validator and the operator tools need ---------------------------------------------
+
+    def _row(self, key: str) -> Row | None:
+        head, accepted = self.rows.get(key), self.accepted.get(key)
+        if head is None or accepted is None or accepted.version != head.version:
+            return None
+        _, reason, checked, repushes = self.outcomes.get(key, (head.status, None, None, 0))
+        return Row(
+            key=key,
+            version=head.version,
+            ordering_id=accepted.ordering_id,
+            status=head.status,
+            kind=accepted.kind,
+            operation=accepted.operation,
+            subject=accepted.subject,
+            event_id=accepted.event_id,
+            pushed_at_ms=accepted.pushed_at_ms,
+            file_id=accepted.file_id,
+            attempts=head.attempts,
+            change=accepted.change,
+            repushes=repushes,
+            failure_reason=reason,
+            checked_at_ms=checked,
+        )
+
+    def get(self, key: str) -> Row | None:
+        with self._lock:
+            return self._row(key)
+
+    def rows_with_status(
+        self,
+        status: Status,
+        *,
+        pushed_before_ms: int | None = None,
+        limit: int = 500,
+        token: object | None = None,
+    ) -> Page:
+        with self._lock:
+            rows = [row for key in self.rows if (row := self._row(key)) and row.status is status]
+        rows = [r for r in rows if pushed_before_ms is None or r.pushed_at_ms <= pushed_before_ms]
+        rows.sort(key=lambda r: (r.pushed_at_ms, r.key))
+        start = int(token) if isinstance(token, int) else 0
+        page = rows[start : start + limit]
+        return Page(page, start + limit if start + limit < len(rows) else None)
+
+    def mark(self, row: Row, status: Status, *, reason: str | None, now_ms: int) -> bool:
+        with self._lock:
+            head = self.rows.get(row.key)
+            if not head or (head.version, head.ordering_id, head.status) != (
+                row.version,
+                row.ordering_id,
+                Status.ACCEPTED,
+            ):
+                return False
+            self.rows[row.key] = replace(head, status=status)
+            self.outcomes[row.key] = (status, reason, now_ms, row.repushes)
+            return True
+
+    def reopen(self, row: Row, *, reason: str, now_ms: int) -> bool:
+        with self._lock:
+            head = self.rows.get(row.key)
+            if not head or (head.version, head.ordering_id) != (row.version, row.ordering_id):
+                return False
+            if head.status not in (Status.ACCEPTED, Status.FAILED):
+                return False
+            self.rows[row.key] = replace(head, status=Status.CLAIMED)
+            self.outcomes[row.key] = (Status.CLAIMED, reason, now_ms, row.repushes + 1)
+            return True
 
 
 def claimable(head: Head, version: int, ordering_id: int) -> bool:

@@ -24,7 +24,8 @@ class ConnectorSettings(BaseModel):
     base_url: str | None = Field(default=None, alias="COVEO_BASE_URL")  # the local emulator
     api_key_secret: str = Field(alias="COVEO_API_KEY_SECRET", min_length=1)  # a Secrets Manager name or ARN
     ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
-    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", min_length=1)
+    item_dead_letter_queue_url: str = Field(alias="ITEM_DEAD_LETTER_QUEUE_URL", min_length=1)
+    identity_dead_letter_queue_url: str = Field(alias="IDENTITY_DEAD_LETTER_QUEUE_URL", min_length=1)
     allow_public_items: bool = Field(default=False, alias="ALLOW_PUBLIC_ITEMS")
     max_permissions_per_item: int = Field(default=5_000, alias="MAX_PERMISSIONS_PER_ITEM", ge=1, le=5_000)
     alias_providers: frozenset[str] = Field(
@@ -36,6 +37,10 @@ class ConnectorSettings(BaseModel):
     safety_margin_s: float = Field(default=10.0, alias="SAFETY_MARGIN_SECONDS", ge=0)
     ledger_ttl_days: int = Field(default=30, alias="LEDGER_TTL_DAYS", ge=1)
     max_container_bytes: int | None = Field(default=None, alias="MAX_CONTAINER_BYTES", ge=1024)
+    processing_delay_s: float = Field(default=300.0, alias="PROCESSING_DELAY_SECONDS", ge=0)
+    validation_deadline_s: float = Field(default=3600.0, alias="VALIDATION_DEADLINE_SECONDS", gt=0)
+    max_repushes: int = Field(default=3, alias="MAX_REPUSHES", ge=0)
+    permission_sample: int = Field(default=20, alias="PERMISSION_SAMPLE", ge=0)
 
     @field_validator("alias_providers", mode="before")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..ledger import Accepted, Claim, ClaimResult, Head, Status
+from ..ledger import Accepted, Claim, ClaimResult, Head, Page, Row, Status
 
 # Index the validator reads: ACCEPTED rows by push time. CLAIMED rows have no pushedAt, so they
 # stay out of it until Coveo accepts them.
@@ -114,6 +114,118 @@ class DynamoDBLedger:
                 )
             except self._db.exceptions.ConditionalCheckFailedException:
                 continue
+
+    # --- what the validator and the operator tools need ---------------------------------------------
+
+    def get(self, key: str) -> Row | None:
+        item = self._db.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get(
+            "Item"
+        )
+        return _row(item) if item and "pushedAt" in item else None
+
+    def rows_with_status(
+        self,
+        status: Status,
+        *,
+        pushed_before_ms: int | None = None,
+        limit: int = 500,
+        token: object | None = None,
+    ) -> Page:
+        condition = "#status = :s"
+        values: dict[str, Any] = {":s": {"S": status.value}}
+        if pushed_before_ms is not None:
+            condition += " AND pushedAt <= :before"
+            values[":before"] = {"N": str(pushed_before_ms)}
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": STATUS_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": values,
+            "Limit": limit,
+            "ScanIndexForward": True,  # oldest first
+        }
+        if token is not None:
+            request["ExclusiveStartKey"] = token
+        response = self._db.query(**request)
+        return Page([_row(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey"))
+
+    def mark(self, row: Row, status: Status, *, reason: str | None, now_ms: int) -> bool:
+        values: dict[str, Any] = {
+            ":s": {"S": status.value},
+            ":v": {"N": str(row.version)},
+            ":o": {"N": str(row.ordering_id)},
+            ":accepted": {"S": Status.ACCEPTED.value},
+            ":now": {"N": str(now_ms)},
+        }
+        update = "SET #status = :s, checkedAt = :now"
+        if reason:
+            update += ", failureReason = :r"
+            values[":r"] = {"S": reason[:2000]}
+        return self._conditional_update(
+            row.key, update, "version = :v AND orderingId = :o AND #status = :accepted", values
+        )
+
+    def reopen(self, row: Row, *, reason: str, now_ms: int) -> bool:
+        values: dict[str, Any] = {
+            ":claimed": {"S": Status.CLAIMED.value},
+            ":v": {"N": str(row.version)},
+            ":o": {"N": str(row.ordering_id)},
+            ":accepted": {"S": Status.ACCEPTED.value},
+            ":failed": {"S": Status.FAILED.value},
+            ":r": {"S": reason[:2000]},
+            ":now": {"N": str(now_ms)},
+            ":one": {"N": "1"},
+            ":zero": {"N": "0"},
+        }
+        return self._conditional_update(
+            row.key,
+            "SET #status = :claimed, failureReason = :r, checkedAt = :now, "
+            "repushes = if_not_exists(repushes, :zero) + :one REMOVE pushedAt",
+            "version = :v AND orderingId = :o AND (#status = :accepted OR #status = :failed)",
+            values,
+        )
+
+    def _conditional_update(self, key: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": key}},
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+
+def _row(item: dict[str, Any]) -> Row:
+    def text(name: str) -> str | None:
+        return item[name]["S"] if name in item else None
+
+    def number(name: str, default: int = 0) -> int:
+        return int(item[name]["N"]) if name in item else default
+
+    checked = item.get("checkedAt")
+    return Row(
+        key=item["pk"]["S"],
+        version=number("version"),
+        ordering_id=number("orderingId"),
+        status=Status(item["status"]["S"]),
+        kind=text("kind") or "",
+        operation=text("operation") or "",
+        subject=text("subject") or "",
+        event_id=text("eventId") or "",
+        pushed_at_ms=number("pushedAt"),
+        file_id=text("fileId"),
+        attempts=number("attempts"),
+        change=bytes(item["change"]["B"]) if "change" in item else None,
+        repushes=number("repushes"),
+        failure_reason=text("failureReason"),
+        checked_at_ms=int(checked["N"]) if checked else None,
+    )
 
 
 def _head(item: dict[str, Any]) -> Head:

@@ -1,0 +1,285 @@
+"""The scheduled validator: ask Coveo what became of every accepted push.
+
+A 202 only means "queued". Items are checked in the Logs API (one time window per page of ledger
+rows, never one call per item), identities in the security cache; a sample of items gets its
+permission state checked. Rejections that later succeed on their own (an identity not yet known)
+are re-pushed from the stored change a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from coveo_push_api import CoveoError
+from coveo_push_api.models import LogEntry, LogsRequest, PermissionState, SecurityCacheEntity
+
+from .events import ITEM_DELETED
+from .ledger import Row, Status, ValidationLedger
+from .pipeline import Disposition, Message, Pipeline
+
+LOGS_WINDOW = timedelta(days=7)
+# Entries are written minutes after the push; a small allowance covers clock differences without
+# counting the verdict of an earlier push of the same item (a re-push follows its rejection closely).
+CLOCK_SKEW = timedelta(seconds=5)
+# Rejections that a later push fixes by itself: the identity arrives, a transient fault clears.
+RETRIABLE_MARKERS = (
+    "unknown security identity",
+    "not yet known",
+    "temporarily",
+    "internal error",
+    "timed out",
+)
+
+
+class CoveoReader(Protocol):
+    requests_sent: int
+
+    def iter_logs(
+        self, request: LogsRequest, *, start: datetime, end: datetime, per_page: int = ...
+    ) -> Iterable[LogEntry]: ...
+
+    def list_indexes(self) -> list[str]: ...
+
+    def get_item_permissions(self, index_id: str, document_id: str) -> Any: ...
+
+    def get_security_cache_entity(
+        self, provider_id: str, name: str, identity_type: str
+    ) -> SecurityCacheEntity: ...
+
+
+@dataclass(frozen=True)
+class ValidatorSettings:
+    source_id: str
+    provider_id: str
+    processing_delay_s: float = 300.0  # Coveo takes minutes to index; do not ask before then
+    deadline_s: float = 3600.0  # still no log entry after this: FAILED
+    max_repushes: int = 3
+    permission_sample: int = 20
+    page_size: int = 1000
+    logs_per_page: int = 1000
+
+
+@dataclass
+class ValidationReport:
+    verified: int = 0
+    failed: int = 0
+    pending: int = 0
+    repushed: int = 0
+    oldest_pending_age_s: float = 0.0
+    permission_warnings: int = 0
+    permission_errors: int = 0
+    identities_in_error: int = 0
+    logs_api_calls: int = 0
+    coveo_requests: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Validator:
+    settings: ValidatorSettings
+    ledger: ValidationLedger
+    coveo: CoveoReader
+    repush: Callable[[str], Pipeline | None] = lambda kind: None  # the pipeline that re-pushes a kind
+    clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+    rng: random.Random = field(default_factory=random.Random)
+
+    def run(self, remaining_s: Callable[[], float] = lambda: float("inf")) -> ValidationReport:
+        report = ValidationReport()
+        before = self.coveo.requests_sent
+        now = self.clock_ms()
+        cutoff = now - int(self.settings.processing_delay_s * 1000)
+        verified_items: list[Row] = []
+        token: object | None = None
+        try:
+            while remaining_s() > 5:
+                page = self.ledger.rows_with_status(
+                    Status.ACCEPTED, pushed_before_ms=cutoff, limit=self.settings.page_size, token=token
+                )
+                items = [r for r in page.rows if r.kind == "item"]
+                identities = [r for r in page.rows if r.kind != "item"]
+                if items:
+                    verified_items += self._check_items(items, now, report)
+                for row in identities:
+                    self._check_identity(row, now, report)
+                token = page.next_token
+                if token is None:
+                    break
+            self._sample_permissions(verified_items, report)
+        finally:
+            report.coveo_requests = self.coveo.requests_sent - before
+        return report
+
+    # --- items: the Logs API ------------------------------------------------------------------------
+
+    def _check_items(self, rows: Sequence[Row], now: int, report: ValidationReport) -> list[Row]:
+        oldest = min(r.pushed_at_ms for r in rows)
+        end = _dt(now)
+        start = max(_dt(oldest) - CLOCK_SKEW, end - LOGS_WINDOW)
+        wanted = {r.subject for r in rows}
+        entries: dict[str, list[LogEntry]] = {}
+        request = LogsRequest(sources_ids=[self.settings.source_id])
+        calls_before = self.coveo.requests_sent
+        for entry in self.coveo.iter_logs(
+            request, start=start, end=end, per_page=self.settings.logs_per_page
+        ):
+            if entry.id in wanted:
+                entries.setdefault(entry.id, []).append(entry)
+        report.logs_api_calls += self.coveo.requests_sent - calls_before
+        verified = []
+        for row in rows:
+            since = _dt(row.pushed_at_ms) - CLOCK_SKEW
+            relevant = sorted(
+                (e for e in entries.get(row.subject, []) if e.datetime >= since), key=lambda e: e.datetime
+            )
+            verdict = _item_verdict(row, relevant)
+            if verdict is None:
+                self._pending(row, now, report, "no indexing log entry")
+            elif verdict[0] is Status.VERIFIED:
+                if self.ledger.mark(row, Status.VERIFIED, reason=None, now_ms=now):
+                    report.verified += 1
+                    verified.append(row)
+            else:
+                self._failed(row, verdict[1], now, report)
+        return verified
+
+    # --- identities: the security cache -------------------------------------------------------------
+
+    def _check_identity(self, row: Row, now: int, report: ValidationReport) -> None:
+        identity_type, _, name = row.subject.partition(" ")
+        try:
+            entity = self.coveo.get_security_cache_entity(self.settings.provider_id, name, identity_type)
+        except CoveoError as error:
+            report.warnings.append(f"security cache unavailable for {row.subject}: {error}")
+            self._pending(row, now, report, f"security cache unavailable: {error}")
+            return
+        state = str(entity.state)
+        if state == "IN_ERROR":
+            report.identities_in_error += 1
+            self._failed(
+                row,
+                f"security cache IN_ERROR: {entity.last_update_error_detail or entity.last_update_result or 'no detail'}",
+                now,
+                report,
+            )
+        elif state == "DISABLED":
+            if row.operation == "identity.deleted":
+                self._verified(row, now, report)
+            else:
+                self._failed(
+                    row, "security cache shows the identity DISABLED after it was pushed", now, report
+                )
+        elif state == "UP_TO_DATE":
+            self._verified(row, now, report)
+        else:
+            self._pending(row, now, report, f"security cache state {state}")
+
+    # --- outcomes -----------------------------------------------------------------------------------
+
+    def _verified(self, row: Row, now: int, report: ValidationReport) -> None:
+        if self.ledger.mark(row, Status.VERIFIED, reason=None, now_ms=now):
+            report.verified += 1
+
+    def _pending(self, row: Row, now: int, report: ValidationReport, why: str) -> None:
+        age_s = (now - row.pushed_at_ms) / 1000
+        if age_s > self.settings.deadline_s:
+            minutes = self.settings.deadline_s / 60
+            self._failed(row, f"{why} within {minutes:g} minutes of the push", now, report, retriable=False)
+            return
+        report.pending += 1
+        report.oldest_pending_age_s = max(report.oldest_pending_age_s, age_s)
+
+    def _failed(
+        self, row: Row, reason: str, now: int, report: ValidationReport, retriable: bool | None = None
+    ) -> None:
+        if retriable is None:
+            retriable = any(marker in reason.lower() for marker in RETRIABLE_MARKERS)
+        if retriable and row.repushes < self.settings.max_repushes and self._repush(row, reason, now):
+            report.repushed += 1
+            report.pending += 1
+            return
+        if self.ledger.mark(row, Status.FAILED, reason=reason, now_ms=now):
+            report.failed += 1
+            report.failures.append(
+                {
+                    "key": row.key,
+                    "subject": row.subject,
+                    "reason": reason,
+                    "attempts": row.attempts,
+                    "repushes": row.repushes,
+                }
+            )
+
+    def _repush(self, row: Row, reason: str, now: int) -> bool:
+        pipeline = self.repush(row.kind)
+        if pipeline is None or row.change is None:
+            return False
+        if not self.ledger.reopen(row, reason=f"re-pushed after: {reason}", now_ms=now):
+            return False
+        stored = json.loads(zlib.decompress(row.change))
+        event = {
+            "specversion": "1.0",
+            "id": stored["id"],
+            "source": "coveo-push/validator",
+            "type": stored["type"],
+            "data": {**stored["data"], "version": stored["version"]},
+        }
+        report = pipeline.process([Message(f"repush-{row.event_id}", json.dumps(event))], lambda: 300.0)
+        outcome = next(iter(report.outcomes.values()))
+        return outcome.disposition is Disposition.PUSHED
+
+    # --- permission state of a sample of verified items ---------------------------------------------
+
+    def _sample_permissions(self, verified: list[Row], report: ValidationReport) -> None:
+        secured = [r for r in verified if r.operation != ITEM_DELETED]
+        if not secured or self.settings.permission_sample <= 0:
+            return
+        sample = self.rng.sample(secured, min(self.settings.permission_sample, len(secured)))
+        try:
+            indexes = self.coveo.list_indexes()
+        except CoveoError as error:
+            report.warnings.append(f"index list unavailable: {error}")
+            return
+        for row in sample:
+            for index_id in indexes[:1]:
+                try:
+                    model = self.coveo.get_item_permissions(index_id, row.subject)
+                except CoveoError as error:
+                    report.warnings.append(f"permissions of {row.subject} unavailable: {error}")
+                    continue
+                state = str(model.state)
+                if state == PermissionState.WARNING:
+                    report.permission_warnings += 1
+                    report.warnings.append(
+                        f"SECURITY: {row.subject} permission state WARNING (a denied identity is out of date)"
+                    )
+                elif state in (PermissionState.IN_ERROR, PermissionState.INCOMPLETE):
+                    report.permission_errors += 1
+                    report.warnings.append(f"{row.subject} permission state {state}")
+
+
+def _item_verdict(row: Row, entries: list[LogEntry]) -> tuple[Status, str] | None:
+    """VERIFIED on an INDEXING COMPLETED entry, FAILED on ERROR / REJECTED / SKIPPED, else None."""
+    for entry in entries:
+        if entry.result in ("ERROR", "REJECTED"):
+            return Status.FAILED, entry.reason() or f"{entry.task} {entry.result}"
+        if entry.result == "SKIPPED":
+            return (
+                Status.FAILED,
+                f"skipped by Coveo: {entry.reason() or 'a newer operation was already applied'}",
+            )
+    for entry in entries:
+        if entry.task == "INDEXING" and entry.result in ("COMPLETED", "WARNING"):
+            return Status.VERIFIED, ""
+    return None
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)

@@ -1,0 +1,244 @@
+"""The validator against fakes: verdicts from log entries and cache states, deadlines, re-pushes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from connector.ledger import InMemoryLedger, Status
+from connector.pipeline import Pipeline, PipelineSettings
+from connector.validator import Validator, ValidatorSettings
+from coveo_push_api.models import DocumentPermissionModel, LogEntry, LogsRequest, SecurityCacheEntity
+from tests import worked_example as wx
+from tests.fakes import FakeContent, FakeCoveo, FakeDeadLetters
+
+T0 = 1_795_687_200_000  # 2026-11-26T10:00:00Z
+
+
+@dataclass
+class FakeReader:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    cache: dict[str, str] = field(default_factory=dict)
+    permission_state: str = "VALID"
+    requests_sent: int = 0
+    log_windows: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    def iter_logs(
+        self, request: LogsRequest, *, start: datetime, end: datetime, per_page: int = 100
+    ) -> Iterable[LogEntry]:
+        self.requests_sent += 1
+        self.log_windows.append((start, end))
+        assert request.sources_ids == [wx.SOURCE_ID]
+        return [LogEntry.model_validate(e) for e in self.entries]
+
+    def list_indexes(self) -> list[str]:
+        self.requests_sent += 1
+        return ["idx"]
+
+    def get_item_permissions(self, index_id: str, document_id: str) -> DocumentPermissionModel:
+        self.requests_sent += 1
+        return DocumentPermissionModel(state=self.permission_state)
+
+    def get_security_cache_entity(
+        self, provider_id: str, name: str, identity_type: str
+    ) -> SecurityCacheEntity:
+        self.requests_sent += 1
+        return SecurityCacheEntity(
+            state=self.cache.get(f"{identity_type} {name}", "UNKNOWN"), last_update_error_detail="bad member"
+        )
+
+
+def at(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def entry(doc: str, task: str, result: str, ms: int, **meta: Any) -> dict[str, Any]:
+    return {"datetime": at(ms), "id": doc, "task": task, "result": result, "operation": "ADD", "meta": meta}
+
+
+class Clock:
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def pushed(ledger_pipeline: Pipeline, *events: dict[str, Any]) -> None:
+    from connector.pipeline import Message
+
+    messages = [Message(f"m{i}", json.dumps(e)) for i, e in enumerate(events)]
+    report = ledger_pipeline.process(messages, lambda: 300.0)
+    assert all(o.disposition.value == "pushed" for o in report.outcomes.values()), report.outcomes
+
+
+def item_event(doc: str, version: int = 1) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": f"e-{doc}-{version}",
+        "source": "s",
+        "type": "item.upserted",
+        "data": {"documentId": doc, "version": version, "document": wx.item_wire()},
+    }
+
+
+def setup(clock: Clock, kind: str = "item") -> tuple[InMemoryLedger, Pipeline, FakeReader, Validator]:
+    ledger = InMemoryLedger()
+    pipeline = Pipeline(
+        PipelineSettings(wx.SOURCE_ID, wx.PROVIDER_ID, kind),
+        FakeCoveo(),
+        ledger,
+        FakeDeadLetters(),
+        FakeContent(),
+        clock_ms=clock,
+    )
+    reader = FakeReader()
+    validator = Validator(
+        ValidatorSettings(wx.SOURCE_ID, wx.PROVIDER_ID, processing_delay_s=0, deadline_s=3600),
+        ledger,
+        reader,
+        repush=lambda k: pipeline,
+        clock_ms=clock,
+    )
+    return ledger, pipeline, reader, validator
+
+
+def test_indexing_completed_verifies_and_rejection_fails_with_coveo_reason() -> None:
+    clock = Clock(T0)
+    ledger, pipeline, reader, validator = setup(clock)
+    pushed(pipeline, item_event("file://good"), item_event("file://bad"))
+    clock.now = T0 + 60_000
+    reader.entries = [
+        entry("file://good", "CONSUMING_BATCH", "COMPLETED", T0 + 1_000),
+        entry("file://good", "INDEXING", "COMPLETED", T0 + 2_000),
+        entry("file://bad", "MAPPING", "REJECTED", T0 + 2_000, error="metadata 'x' is a sub-object"),
+        entry("file://old", "INDEXING", "COMPLETED", T0 + 2_000),
+    ]
+    report = validator.run()
+    assert (report.verified, report.failed, report.pending) == (1, 1, 0)
+    assert ledger.rows["item#file://good"].status is Status.VERIFIED
+    assert ledger.rows["item#file://bad"].status is Status.FAILED
+    assert ledger.outcomes["item#file://bad"][1] == "metadata 'x' is a sub-object"
+    assert len(reader.log_windows) == 1  # one Logs API call for the whole page
+
+
+def test_entries_older_than_the_push_do_not_count() -> None:
+    clock = Clock(T0)
+    _, pipeline, reader, validator = setup(clock)
+    pushed(pipeline, item_event("file://a"))
+    clock.now = T0 + 120_000
+    reader.entries = [entry("file://a", "INDEXING", "COMPLETED", T0 - 3_600_000)]
+    assert validator.run().pending == 1
+
+
+def test_no_log_entry_past_the_deadline_fails() -> None:
+    clock = Clock(T0)
+    ledger, pipeline, _, validator = setup(clock)
+    pushed(pipeline, item_event("file://lost"))
+    clock.now = T0 + 3_601_000
+    report = validator.run()
+    assert report.failed == 1
+    assert ledger.outcomes["item#file://lost"][1] == "no indexing log entry within 60 minutes of the push"
+
+
+def test_unknown_identity_is_repushed_then_verified() -> None:
+    clock = Clock(T0)
+    ledger, pipeline, reader, validator = setup(clock)
+    pushed(pipeline, item_event("file://a"))
+    clock.now = T0 + 60_000
+    reader.entries = [
+        entry(
+            "file://a",
+            "PROCESSING",
+            "REJECTED",
+            T0 + 1_000,
+            error="unknown security identity: Group 'AlphaTeam'",
+        )
+    ]
+    report = validator.run()
+    assert (report.repushed, report.failed, report.pending) == (1, 0, 1)
+    coveo = pipeline.coveo
+    assert isinstance(coveo, FakeCoveo) and [c.name for c in coveo.calls] == ["push_item", "push_item"]
+    assert ledger.rows["item#file://a"].status is Status.ACCEPTED  # pushed again, waiting for its verdict
+    clock.now = T0 + 120_000
+    reader.entries.append(entry("file://a", "INDEXING", "COMPLETED", T0 + 61_000))
+    assert validator.run().verified == 1
+
+
+def test_repushes_are_bounded() -> None:
+    clock = Clock(T0)
+    ledger, pipeline, reader, validator = setup(clock)
+    pushed(pipeline, item_event("file://a"))
+    for round_ in range(1, 6):
+        clock.now = T0 + round_ * 60_000
+        reader.entries = [
+            entry("file://a", "PROCESSING", "REJECTED", clock.now - 1, error="unknown security identity: X")
+        ]
+        validator.run()
+    assert ledger.rows["item#file://a"].status is Status.FAILED
+    assert len(pipeline.coveo.calls) == 4  # type: ignore[attr-defined]  # the push and 3 re-pushes
+
+
+def test_permission_warning_is_a_security_alarm() -> None:
+    clock = Clock(T0)
+    _, pipeline, reader, validator = setup(clock)
+    pushed(pipeline, item_event("file://a"))
+    clock.now = T0 + 60_000
+    reader.entries = [entry("file://a", "INDEXING", "COMPLETED", T0 + 1_000)]
+    reader.permission_state = "WARNING"
+    report = validator.run()
+    assert report.permission_warnings == 1
+    assert any(w.startswith("SECURITY: file://a") for w in report.warnings)
+
+
+def test_identities_are_checked_in_the_security_cache() -> None:
+    clock = Clock(T0)
+    ledger, pipeline, reader, validator = setup(clock, kind="identity")
+    group = {
+        "specversion": "1.0",
+        "id": "g",
+        "source": "s",
+        "type": "identity.upserted",
+        "data": {**wx.group_wire(), "version": 1},
+    }
+    alias = {
+        "specversion": "1.0",
+        "id": "a",
+        "source": "s",
+        "type": "identity.aliased",
+        "data": {**wx.alias_wire("alice"), "version": 1},
+    }
+    gone = {
+        "specversion": "1.0",
+        "id": "d",
+        "source": "s",
+        "type": "identity.deleted",
+        "data": {"identity": {"name": "Old", "type": "GROUP"}, "version": 1},
+    }
+    pushed(pipeline, group, alias, gone)
+    clock.now = T0 + 60_000
+    reader.cache = {"GROUP AlphaTeam": "IN_ERROR", "USER alice": "UP_TO_DATE", "GROUP Old": "DISABLED"}
+    report = validator.run()
+    assert (report.verified, report.failed, report.identities_in_error) == (2, 1, 1)
+    assert (
+        "security cache IN_ERROR: bad member"
+        in ledger.outcomes[f"identity#{wx.PROVIDER_ID}#GROUP#AlphaTeam"][1]
+    )  # type: ignore[operator]
+
+
+def test_processing_delay_is_respected() -> None:
+    clock = Clock(T0)
+    ledger, pipeline, reader, _ = setup(clock)
+    validator = Validator(
+        ValidatorSettings(wx.SOURCE_ID, wx.PROVIDER_ID, processing_delay_s=300),
+        ledger,
+        reader,
+        clock_ms=clock,
+    )
+    pushed(pipeline, item_event("file://a"))
+    clock.now = T0 + 60_000
+    report = validator.run()
+    assert (report.verified, report.pending, reader.requests_sent) == (0, 0, 0)
