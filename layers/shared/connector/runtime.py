@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,15 +44,19 @@ class Runtime:
     """What a function builds once per container: settings, AWS clients, the Coveo client."""
 
     settings: ConnectorSettings
-    session: Any
+    client: Callable[[str], Any]  # boto3 client factory: service name → client
     coveo: CoveoClient
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Runtime:
-        import boto3
-
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, client: Callable[[str], Any] | None = None
+    ) -> Runtime:
+        """`client` makes boto3 clients (the local run points them at moto); default: boto3's own."""
         settings = ConnectorSettings.from_env(env if env is not None else os.environ)
-        session = boto3.session.Session()
+        if client is None:
+            import boto3
+
+            client = boto3.session.Session().client
         limits = (
             PushLimits(max_container_bytes=settings.max_container_bytes)
             if settings.max_container_bytes
@@ -60,15 +64,15 @@ class Runtime:
         )
         coveo = CoveoClient(
             settings.organization_id,
-            api_key_from_secret(settings.api_key_secret, session.client("secretsmanager")),
+            api_key_from_secret(settings.api_key_secret, client("secretsmanager")),
             region=settings.region,
             base_url=settings.base_url,
             limits=limits,
         )
-        return cls(settings, session, coveo)
+        return cls(settings, client, coveo)
 
     def ledger(self) -> DynamoDBLedger:
-        return DynamoDBLedger(self.session.client("dynamodb"), self.settings.ledger_table)
+        return DynamoDBLedger(self.client("dynamodb"), self.settings.ledger_table)
 
     def pipeline(self, kind: str, function_name: str) -> Pipeline:
         settings = self.settings
@@ -89,8 +93,8 @@ class Runtime:
             ),
             coveo=self.coveo,
             ledger=self.ledger(),
-            dead_letters=SqsDeadLetters(self.session.client("sqs"), dlq_url, function_name),
-            content=S3Content(self.session.client("s3")) if kind == "item" else None,
+            dead_letters=SqsDeadLetters(self.client("sqs"), dlq_url, function_name),
+            content=S3Content(self.client("s3")) if kind == "item" else None,
         )
 
     def validator(self, function_name: str) -> Validator:

@@ -1,0 +1,190 @@
+"""The whole connector on one machine: moto for AWS, the emulator for Coveo, the real handlers.
+
+Pipeline tests and `coveo-push local` both use this: the resources come from template.yaml, the
+handlers are the ones Lambda runs (built from the same environment variables), and pollers stand in
+for Lambda's SQS event source mapping with the template's batch size and window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connector.handler import make_lambda_handler
+from connector.pipeline import Pipeline
+from connector.runtime import Runtime
+from connector.validator import ValidationReport
+
+from .local_aws import EventSourceSettings, LocalResources, MotoServer, event_source_settings
+from .poller import DrainResult, SqsEventSourcePoller
+
+ITEM_QUEUE, IDENTITY_QUEUE = "ItemQueue", "IdentityQueue"
+DEAD_LETTER_QUEUES = {ITEM_QUEUE: "ItemDeadLetterQueue", IDENTITY_QUEUE: "IdentityDeadLetterQueue"}
+FUNCTIONS = {ITEM_QUEUE: ("item", "push_items"), IDENTITY_QUEUE: ("identity", "push_identities")}
+
+
+@dataclass
+class CoveoTarget:
+    base_url: str
+    organization_id: str
+    source_id: str
+    provider_id: str
+
+
+@dataclass
+class LocalStack:
+    aws: MotoServer
+    resources: LocalResources
+    coveo: CoveoTarget
+    template_path: Path
+    #: environment overrides, e.g. {"SAFETY_MARGIN_SECONDS": "1"}
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    template_parameters: Mapping[str, str] = field(default_factory=dict)
+    _runtime: Runtime | None = None
+
+    def env(self) -> dict[str, str]:
+        """The environment the template gives the functions, with local values."""
+        resources = self.resources
+        return {
+            "COVEO_ORGANIZATION_ID": self.coveo.organization_id,
+            "COVEO_SOURCE_ID": self.coveo.source_id,
+            "COVEO_PROVIDER_ID": self.coveo.provider_id,
+            "COVEO_BASE_URL": self.coveo.base_url,
+            "COVEO_API_KEY_SECRET": resources.api_key_secret_name,
+            "LEDGER_TABLE": resources.tables["LedgerTable"],
+            "ITEM_DEAD_LETTER_QUEUE_URL": resources.queue_url("ItemDeadLetterQueue"),
+            "IDENTITY_DEAD_LETTER_QUEUE_URL": resources.queue_url("IdentityDeadLetterQueue"),
+            "PROCESSING_DELAY_SECONDS": "0",
+            **self.overrides,
+        }
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = Runtime.from_env(self.env(), client=self.aws.client)
+        return self._runtime
+
+    def pipeline(self, queue: str) -> Pipeline:
+        kind, function_name = FUNCTIONS[queue]
+        return self.runtime.pipeline(kind, function_name)
+
+    def event_sources(self) -> dict[str, EventSourceSettings]:
+        return event_source_settings(self.template_path, self.template_parameters)
+
+    def poller(
+        self, queue: str, *, retry_visibility_s: float | None = 0.2, sqs: Any = None
+    ) -> SqsEventSourcePoller:
+        """A poller configured as the template configures the queue's function."""
+        kind, function_name = FUNCTIONS[queue]
+        handler = make_lambda_handler(kind, function_name)
+        pipeline = self.pipeline(queue)
+
+        def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            return handler(event, context, pipeline=pipeline)
+
+        return SqsEventSourcePoller.from_settings(
+            self.event_sources()[queue],
+            sqs or self.aws.client("sqs"),
+            self.resources.queue_url(queue),
+            self.resources.queue_arn(queue),
+            invoke,
+            retry_visibility_s=retry_visibility_s,
+        )
+
+    # --- sending ------------------------------------------------------------------------------------
+
+    def send(self, events: Iterable[Any]) -> dict[str, int]:
+        """`item.*` to the item queue, `identity.*` to the identity queue; a string is sent as the raw
+        body (to try malformed input) to the item queue. Returns messages sent per queue."""
+        bodies: dict[str, list[str]] = {ITEM_QUEUE: [], IDENTITY_QUEUE: []}
+        for event in events:
+            if isinstance(event, str):
+                bodies[ITEM_QUEUE].append(event)
+            else:
+                event_type = str(event.get("type") or event.get("detail-type") or "")
+                queue = IDENTITY_QUEUE if event_type.startswith("identity.") else ITEM_QUEUE
+                bodies[queue].append(json.dumps(event))
+        sqs = self.aws.client("sqs")
+        for queue, queue_bodies in bodies.items():
+            url = self.resources.queue_url(queue)
+            for start in range(0, len(queue_bodies), 10):
+                entries = [
+                    {"Id": str(i), "MessageBody": body}
+                    for i, body in enumerate(queue_bodies[start : start + 10])
+                ]
+                response = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+                if response.get("Failed"):
+                    raise RuntimeError(f"SQS refused messages: {response['Failed']}")
+        return {queue: len(b) for queue, b in bodies.items()}
+
+    # --- running ------------------------------------------------------------------------------------
+
+    def drain(
+        self, timeout_s: float = 60.0, *, retry_visibility_s: float | None = 0.2
+    ) -> dict[str, DrainResult]:
+        """Identities first, then items (Coveo's advice when both arrive together), until both queues are empty."""
+        results = {}
+        for queue in (IDENTITY_QUEUE, ITEM_QUEUE):
+            with self.poller(queue, retry_visibility_s=retry_visibility_s) as poller:
+                results[queue] = poller.run_until_drained(timeout_s)
+        return results
+
+    def validate(self) -> ValidationReport:
+        return self.runtime.validator("validate_pushes").run()
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Every message in both DLQs with its reason (messages stay in the queues)."""
+        sqs = self.aws.client("sqs")
+        found: list[dict[str, Any]] = []
+        for queue, dlq in DEAD_LETTER_QUEUES.items():
+            url = self.resources.queue_url(dlq)
+            seen: set[str] = set()
+            handles: list[str] = []
+            while True:
+                response = sqs.receive_message(
+                    QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=30
+                )
+                messages = [m for m in response.get("Messages", []) if m["MessageId"] not in seen]
+                if not messages:
+                    break
+                for message in messages:
+                    seen.add(message["MessageId"])
+                    handles.append(message["ReceiptHandle"])
+                    attributes = {
+                        k: v.get("StringValue") for k, v in message.get("MessageAttributes", {}).items()
+                    }
+                    found.append(
+                        {
+                            "queue": queue,
+                            "messageId": message["MessageId"],
+                            "eventId": attributes.get("eventId") or _event_id(message["Body"]),
+                            "eventType": attributes.get("eventType"),
+                            # A message SQS moved here after maxReceiveCount has no reason attribute.
+                            "reason": attributes.get("reason")
+                            or "delivery failed repeatedly (maxReceiveCount reached)",
+                            "errorKind": attributes.get("errorKind") or "retries-exhausted",
+                            "body": message["Body"],
+                        }
+                    )
+            _release(sqs, url, handles)
+        return found
+
+
+def _release(sqs: Any, url: str, handles: Sequence[str]) -> None:
+    for start in range(0, len(handles), 10):
+        entries = [
+            {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+            for i, h in enumerate(handles[start : start + 10])
+        ]
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+
+
+def _event_id(body: str) -> str | None:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed.get("id") if isinstance(parsed, dict) and isinstance(parsed.get("id"), str) else None
