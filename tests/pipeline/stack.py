@@ -1,5 +1,5 @@
 """Fixtures for pipeline tests of the connector: the emulator plus a LocalStack on the test's own
-provisioning. Import them into a test module: `from .stack import coveo_server, stack`."""
+provisioning. Registered for every test by the root conftest.py (`pytest_plugins`)."""
 
 from __future__ import annotations
 

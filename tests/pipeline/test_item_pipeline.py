@@ -9,7 +9,7 @@ from typing import Any
 
 from coveo_push_cli.local_stack import LocalStack
 
-from .stack import access, coveo_server, emulator, indexed, stack  # noqa: F401  (fixtures)
+from .stack import access, emulator, indexed
 
 ROOT = Path(__file__).resolve().parents[2]
 PERMISSIONS = [
