@@ -369,17 +369,19 @@ class Pipeline:
         self, entry: tuple[Message, Change, Claim], report: BatchReport, deadline: Deadline
     ) -> None:
         _, change, claim = entry
+        sent_at = self.clock_ms()
         try:
             self._single_call(change, claim.ordering_id, deadline)
         except (CoveoError, ItemTooLargeError) as error:
             self._push_failed([entry], error, report)
             return
-        self._accepted([entry], None, report)
+        self._accepted([entry], None, report, sent_at)
 
     def _push_batch(
         self, entries: list[tuple[Message, Change, Claim]], report: BatchReport, deadline: Deadline
     ) -> None:
         ordering_id = entries[0][2].ordering_id
+        sent_at = self.clock_ms()
         try:
             receipts = self._batch_call([change for _, change, _ in entries], ordering_id, deadline)
         except (CoveoError, ItemTooLargeError) as error:
@@ -396,6 +398,7 @@ class Pipeline:
             entries,
             receipts[0].file_id if len(receipts) == 1 else ",".join(r.file_id for r in receipts),
             report,
+            sent_at,
         )
 
     def _single_call(self, change: Change, ordering_id: int, deadline: Deadline) -> None:
@@ -458,8 +461,14 @@ class Pipeline:
             report.set(message, Disposition.RETRY, change, f"transient: {error}")
 
     def _accepted(
-        self, entries: list[tuple[Message, Change, Claim]], file_id: str | None, report: BatchReport
+        self,
+        entries: list[tuple[Message, Change, Claim]],
+        file_id: str | None,
+        report: BatchReport,
+        sent_at: int,
     ) -> None:
+        """Record what Coveo accepted. `pushed_at` is when it was sent: every log entry about this
+        push is later than that, and every entry about an earlier push of the key is older."""
         now = self.clock_ms()
         records = [
             Accepted(
@@ -470,7 +479,7 @@ class Pipeline:
                 operation=change.event_type,
                 subject=change.subject,
                 event_id=change.event_id,
-                pushed_at_ms=now,
+                pushed_at_ms=sent_at,
                 file_id=file_id,
                 attempts=claim.attempts,
                 change=self._stored_change(change),

@@ -25,9 +25,6 @@ from .ledger import Row, Status, ValidationLedger
 from .pipeline import Disposition, Message, Pipeline
 
 LOGS_WINDOW = timedelta(days=7)
-# Entries are written minutes after the push; a small allowance covers clock differences without
-# counting the verdict of an earlier push of the same item (a re-push follows its rejection closely).
-CLOCK_SKEW = timedelta(seconds=5)
 # Rejections that a later push fixes by itself: the identity arrives, a transient fault clears.
 RETRIABLE_MARKERS = (
     "unknown security identity",
@@ -122,7 +119,7 @@ class Validator:
     def _check_items(self, rows: Sequence[Row], now: int, report: ValidationReport) -> list[Row]:
         oldest = min(r.pushed_at_ms for r in rows)
         end = _dt(now)
-        start = max(_dt(oldest) - CLOCK_SKEW, end - LOGS_WINDOW)
+        start = max(_dt(oldest), end - LOGS_WINDOW)
         wanted = {r.subject for r in rows}
         entries: dict[str, list[LogEntry]] = {}
         request = LogsRequest(sources_ids=[self.settings.source_id])
@@ -135,7 +132,9 @@ class Validator:
         report.logs_api_calls += self.coveo.requests_sent - calls_before
         verified = []
         for row in rows:
-            since = _dt(row.pushed_at_ms) - CLOCK_SKEW
+            # pushed_at is when the push was sent: entries about it are no older, and a re-push
+            # follows the rejection it answers, so that older verdict is left out.
+            since = _dt(row.pushed_at_ms)
             relevant = sorted(
                 (e for e in entries.get(row.subject, []) if e.datetime >= since), key=lambda e: e.datetime
             )
@@ -190,8 +189,13 @@ class Validator:
     def _pending(self, row: Row, now: int, report: ValidationReport, why: str) -> None:
         age_s = (now - row.pushed_at_ms) / 1000
         if age_s > self.settings.deadline_s:
-            minutes = self.settings.deadline_s / 60
-            self._failed(row, f"{why} within {minutes:g} minutes of the push", now, report, retriable=False)
+            self._failed(
+                row,
+                f"{why} within {_duration(self.settings.deadline_s)} of the push",
+                now,
+                report,
+                retriable=False,
+            )
             return
         report.pending += 1
         report.oldest_pending_age_s = max(report.oldest_pending_age_s, age_s)
@@ -279,6 +283,10 @@ def _item_verdict(row: Row, entries: list[LogEntry]) -> tuple[Status, str] | Non
         if entry.task == "INDEXING" and entry.result in ("COMPLETED", "WARNING"):
             return Status.VERIFIED, ""
     return None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:g} minutes" if seconds >= 120 else f"{seconds:g} seconds"
 
 
 def _dt(ms: int) -> datetime:
