@@ -15,11 +15,13 @@ class CoveoModel(BaseModel):
     before Coveo silently ignores it.
     """
 
+    # defer_build: a model's validator is built on first use, so a function pays only for the
+    # models it touches (import time is Lambda cold start).
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
-        frozen=False,
+        defer_build=True,
     )
 
     def to_wire(self) -> dict[str, Any]:
@@ -33,4 +35,4 @@ class CoveoModel(BaseModel):
 class CoveoResponse(BaseModel):
     """A body Coveo sends us: tolerant of fields we do not know (the service adds fields over time)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", defer_build=True)

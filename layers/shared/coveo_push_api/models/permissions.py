@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, TypeAdapter
@@ -84,12 +85,8 @@ def _parse_permissions(value: Any) -> Any:
             "use one model: a list of sets, or a list of levels"
         )
     if kinds == {True}:
-        return [_LEVEL.validate_python(element) for element in value]
-    return [_SET.validate_python(element) for element in value]
-
-
-_LEVEL: TypeAdapter[PermissionLevel] = TypeAdapter(PermissionLevel)
-_SET: TypeAdapter[PermissionSet] = TypeAdapter(PermissionSet)
+        return [PermissionLevel.model_validate(element) for element in value]
+    return [PermissionSet.model_validate(element) for element in value]
 
 PermissionModel = Annotated[list[PermissionLevel] | list[PermissionSet], BeforeValidator(_parse_permissions)]
 
@@ -115,9 +112,11 @@ def is_public(permissions: list[PermissionLevel] | list[PermissionSet]) -> bool:
     return bool(sets) and all(s.allow_anonymous for s in sets)
 
 
-_MODEL: TypeAdapter[list[PermissionLevel] | list[PermissionSet]] = TypeAdapter(PermissionModel)
+@cache
+def _model_adapter() -> TypeAdapter[list[PermissionLevel] | list[PermissionSet]]:
+    return TypeAdapter(PermissionModel)  # built on first use: import time is cold start
 
 
 def parse_permission_model(value: Any) -> list[PermissionLevel] | list[PermissionSet]:
     """Validate a raw `permissions` array on its own (used by the event contract)."""
-    return _MODEL.validate_python(value)
+    return _model_adapter().validate_python(value)
