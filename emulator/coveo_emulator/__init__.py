@@ -1,0 +1,1 @@
+"""A faithful local emulator of Coveo's Push API, Source Logs API and permission APIs."""

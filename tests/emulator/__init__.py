@@ -1,0 +1,1 @@
+"""Tests of the local Coveo emulator, over real HTTP."""
