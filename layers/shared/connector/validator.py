@@ -22,7 +22,7 @@ from coveo_push_api.models import LogEntry, LogsRequest, PermissionState, Securi
 
 from .events import ITEM_DELETED
 from .ledger import Row, Status, ValidationLedger
-from .pipeline import Disposition, Message, Pipeline
+from .pipeline import Disposition, Message, Outcome, Pipeline
 
 LOGS_WINDOW = timedelta(days=7)
 # Rejections that a later push fixes by itself: the identity arrives, a transient fault clears.
@@ -223,21 +223,17 @@ class Validator:
 
     def _repush(self, row: Row, reason: str, now: int) -> bool:
         pipeline = self.repush(row.kind)
-        if pipeline is None or row.change is None:
+        if pipeline is None:
             return False
-        if not self.ledger.reopen(row, reason=f"re-pushed after: {reason}", now_ms=now):
-            return False
-        stored = json.loads(zlib.decompress(row.change))
-        event = {
-            "specversion": "1.0",
-            "id": stored["id"],
-            "source": "coveo-push/validator",
-            "type": stored["type"],
-            "data": {**stored["data"], "version": stored["version"]},
-        }
-        report = pipeline.process([Message(f"repush-{row.event_id}", json.dumps(event))], lambda: 300.0)
-        outcome = next(iter(report.outcomes.values()))
-        return outcome.disposition is Disposition.PUSHED
+        outcome = repush_stored_change(
+            row,
+            self.ledger,
+            pipeline,
+            reason=f"re-pushed after: {reason}",
+            now_ms=now,
+            source="coveo-push/validator",
+        )
+        return outcome is not None and outcome.disposition is Disposition.PUSHED
 
     # --- permission state of a sample of verified items ---------------------------------------------
 
@@ -267,6 +263,31 @@ class Validator:
                 elif state in (PermissionState.IN_ERROR, PermissionState.INCOMPLETE):
                     report.permission_errors += 1
                     report.warnings.append(f"{row.subject} permission state {state}")
+
+
+def repush_stored_change(
+    row: Row, ledger: ValidationLedger, pipeline: Pipeline, *, reason: str, now_ms: int, source: str
+) -> Outcome | None:
+    """Push a row's stored change again (the validator's re-pushes and `coveo-push redrive --repush`).
+
+    The row is reopened first (ACCEPTED or FAILED → CLAIMED) so the stale guard lets the same
+    version through. None when there is nothing to re-push: no stored change (it was too large to
+    keep), or the row changed meanwhile (a newer push owns it).
+    """
+    if row.change is None:
+        return None
+    if not ledger.reopen(row, reason=reason, now_ms=now_ms):
+        return None
+    stored = json.loads(zlib.decompress(row.change))
+    event = {
+        "specversion": "1.0",
+        "id": stored["id"],
+        "source": source,
+        "type": stored["type"],
+        "data": {**stored["data"], "version": stored["version"]},
+    }
+    report = pipeline.process([Message(f"repush-{row.event_id}", json.dumps(event))], lambda: 300.0)
+    return next(iter(report.outcomes.values()))
 
 
 def _item_verdict(row: Row, entries: list[LogEntry]) -> tuple[Status, str] | None:

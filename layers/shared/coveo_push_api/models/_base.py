@@ -35,4 +35,6 @@ class CoveoModel(BaseModel):
 class CoveoResponse(BaseModel):
     """A body Coveo sends us: tolerant of fields we do not know (the service adds fields over time)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", defer_build=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", defer_build=True
+    )

@@ -88,6 +88,7 @@ def _parse_permissions(value: Any) -> Any:
         return [PermissionLevel.model_validate(element) for element in value]
     return [PermissionSet.model_validate(element) for element in value]
 
+
 PermissionModel = Annotated[list[PermissionLevel] | list[PermissionSet], BeforeValidator(_parse_permissions)]
 
 
