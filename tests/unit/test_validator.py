@@ -242,3 +242,25 @@ def test_processing_delay_is_respected() -> None:
     clock.now = T0 + 60_000
     report = validator.run()
     assert (report.verified, report.pending, reader.requests_sent) == (0, 0, 0)
+
+
+def test_a_repush_not_accepted_goes_back_to_the_validator_not_stuck_claimed() -> None:
+    from tests.fakes import transient
+
+    clock = Clock(T0)
+    ledger, pipeline, reader, validator = setup(clock)
+    pushed(pipeline, item_event("file://a"))
+    clock.now = T0 + 60_000
+    reader.entries = [
+        entry("file://a", "PROCESSING", "REJECTED", T0 + 1_000, error="unknown security identity: X")
+    ]
+    coveo = pipeline.coveo
+    assert isinstance(coveo, FakeCoveo)
+    coveo.failures["push_item"] = [transient()]
+    report = validator.run()
+    assert report.repushed == 0
+    row = ledger.get("item#file://a")
+    assert row is not None and row.status is Status.ACCEPTED and row.repushes == 1
+    assert (row.failure_reason or "").startswith("re-push not accepted yet: transient")
+    clock.now = T0 + 120_000
+    assert validator.run().repushed == 1  # the next run tries again

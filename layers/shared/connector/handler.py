@@ -7,6 +7,7 @@ container per batch need the whole batch at once, so this builds the partial bat
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -25,13 +26,18 @@ LambdaHandler = Callable[..., dict[str, Any]]
 NAMESPACE = "CoveoConnector"
 
 
+def _namespace() -> str:
+    # The template sets POWERTOOLS_METRICS_NAMESPACE; the alarms and dashboard read the same one.
+    return os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
+
+
 def make_lambda_handler(kind: str, function_name: str) -> LambdaHandler:
     """The Lambda entry point of one function: JSON logs, EMF metrics, a pipeline built at cold start.
 
     Tests call it with a `pipeline=` of fakes; in Lambda the pipeline comes from the environment.
     """
     logger = Logger(service=function_name)
-    metrics = Metrics(namespace=NAMESPACE, service=function_name)
+    metrics = Metrics(namespace=_namespace(), service=function_name)
     built: list[Pipeline] = []
 
     @metrics.log_metrics
@@ -107,7 +113,7 @@ def make_validator_handler(function_name: str) -> LambdaHandler:
     from .validator import Validator
 
     logger = Logger(service=function_name)
-    metrics = Metrics(namespace=NAMESPACE, service=function_name)
+    metrics = Metrics(namespace=_namespace(), service=function_name)
     built: list[Validator] = []
 
     @metrics.log_metrics

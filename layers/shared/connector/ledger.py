@@ -121,6 +121,11 @@ class ValidationLedger(Protocol):
         """ACCEPTED or FAILED → CLAIMED, so the same version may be pushed again (a re-push)."""
         ...
 
+    def settle(self, row: Row, status: Status, *, reason: str, now_ms: int) -> bool:
+        """A reopened row whose re-push was not accepted: back to `status` (with its push time), so
+        it stays visible to the validator and the operator instead of sitting CLAIMED."""
+        ...
+
     def get(self, key: str) -> Row | None: ...
 
 
@@ -166,7 +171,7 @@ class InMemoryLedger:
         return Row(
             key=key,
             version=head.version,
-            ordering_id=accepted.ordering_id,
+            ordering_id=head.ordering_id,
             status=head.status,
             kind=accepted.kind,
             operation=accepted.operation,
@@ -212,6 +217,15 @@ class InMemoryLedger:
                 return False
             self.rows[row.key] = replace(head, status=status)
             self.outcomes[row.key] = (status, reason, now_ms, row.repushes)
+            return True
+
+    def settle(self, row: Row, status: Status, *, reason: str, now_ms: int) -> bool:
+        with self._lock:
+            head = self.rows.get(row.key)
+            if not head or head.version != row.version or head.status is not Status.CLAIMED:
+                return False
+            self.rows[row.key] = replace(head, status=status)
+            self.outcomes[row.key] = (status, reason, now_ms, self.outcomes.get(row.key, (0, 0, 0, 0))[3])
             return True
 
     def reopen(self, row: Row, *, reason: str, now_ms: int) -> bool:

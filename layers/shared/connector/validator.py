@@ -287,7 +287,13 @@ def repush_stored_change(
         "data": {**stored["data"], "version": stored["version"]},
     }
     report = pipeline.process([Message(f"repush-{row.event_id}", json.dumps(event))], lambda: 300.0)
-    return next(iter(report.outcomes.values()))
+    outcome = next(iter(report.outcomes.values()))
+    if outcome.disposition is Disposition.RETRY:
+        # Not accepted this time: back to where it was, so the next run (or the operator) tries again.
+        ledger.settle(row, row.status, reason=f"re-push not accepted yet: {outcome.reason}", now_ms=now_ms)
+    elif outcome.disposition is Disposition.DEAD_LETTERED:
+        ledger.settle(row, Status.FAILED, reason=f"re-push refused: {outcome.reason}", now_ms=now_ms)
+    return outcome
 
 
 def _item_verdict(row: Row, entries: list[LogEntry]) -> tuple[Status, str] | None:

@@ -186,6 +186,22 @@ class DynamoDBLedger:
             values,
         )
 
+    def settle(self, row: Row, status: Status, *, reason: str, now_ms: int) -> bool:
+        # The failed re-push's claim removed pushedAt; put the original back so the row is indexed.
+        return self._conditional_update(
+            row.key,
+            "SET #status = :s, failureReason = :r, checkedAt = :now, pushedAt = :p",
+            "version = :v AND #status = :claimed",
+            {
+                ":s": {"S": status.value},
+                ":r": {"S": reason[:2000]},
+                ":now": {"N": str(now_ms)},
+                ":p": {"N": str(row.pushed_at_ms)},
+                ":v": {"N": str(row.version)},
+                ":claimed": {"S": Status.CLAIMED.value},
+            },
+        )
+
     def _conditional_update(self, key: str, update: str, condition: str, values: dict[str, Any]) -> bool:
         try:
             self._db.update_item(

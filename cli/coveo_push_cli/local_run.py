@@ -1,0 +1,638 @@
+"""`coveo-push local` and `coveo-push demo`: the whole connector on one machine, and what became of each event.
+
+moto plays AWS, the emulator plays Coveo, and `LocalStack` runs the real handlers behind Lambda-like
+pollers. This module is the run around them: send the events, drain both queues (identities
+first), run the validator until nothing is pending, then report what a user wants to know: what
+got indexed, who can see it, what was dead-lettered and why, and what it cost in Coveo requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import secrets
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import quote
+
+import httpx
+
+from connector.events import item_key
+from connector.ledger import Row, Status, ValidationLedger
+from connector.pipeline import BatchReport, Disposition, Message, Pipeline
+from connector.runtime import api_key_from_secret
+from connector.validator import ValidationReport
+
+from .local_stack import IDENTITY_QUEUE, ITEM_QUEUE, CoveoTarget, LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+WORKED_EXAMPLE = (ROOT / "events/worked-example/identities.json", ROOT / "events/worked-example/item.json")
+WORKED_EXAMPLE_ITEM = "file://folder/mytext.txt"
+WORKED_EXAMPLE_ACCESS = {"alice": True, "bob": False, "david": True}
+
+PROGRESS_EVERY_S = 3.0
+QUEUE_LABELS = {IDENTITY_QUEUE: "identity", ITEM_QUEUE: "item"}
+
+
+# --- events files -------------------------------------------------------------------------------
+
+
+class EventsFileError(ValueError):
+    """An events file that is not one CloudEvent, a JSON array of them, or JSON Lines."""
+
+
+def load_events(path: Path) -> list[Any]:
+    """The events of a file: one CloudEvent, a JSON array, or JSON Lines. A JSON string element is a
+    raw message body (to try malformed input); anything else but an object is refused."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        parsed = json.loads(text)
+        events = parsed if isinstance(parsed, list) else [parsed]
+    except json.JSONDecodeError:
+        events = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise EventsFileError(
+                    f"{path}:{number}: not JSON ({exc.msg}); an events file holds one CloudEvent, "
+                    "a JSON array of them, or one JSON value per line"
+                ) from None
+    if not events:
+        raise EventsFileError(f"{path}: holds no events")
+    for position, event in enumerate(events, start=1):
+        if not isinstance(event, dict | str):
+            raise EventsFileError(
+                f"{path}: event {position} is a JSON {type(event).__name__}; expected a CloudEvent "
+                "object, or a string to send as a raw message body"
+            )
+    return events
+
+
+def worked_example() -> list[Any]:
+    return [event for path in WORKED_EXAMPLE for event in load_events(path)]
+
+
+# --- what the handlers reported -----------------------------------------------------------------
+
+
+class OutcomeTally:
+    """Each SQS message's disposition as the pipeline reported it, last report wins.
+
+    A message retried and later pushed counts once, as pushed; one pushed and then seen again as
+    stale (its delete was lost) still counts as pushed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_message: dict[str, Disposition] = {}
+
+    def record(self, report: BatchReport) -> None:
+        with self._lock:
+            for outcome in report.outcomes.values():
+                previous = self._by_message.get(outcome.message_id)
+                if previous is Disposition.PUSHED and outcome.disposition is Disposition.STALE:
+                    continue
+                self._by_message[outcome.message_id] = outcome.disposition
+
+    def counts(self) -> Counter[Disposition]:
+        with self._lock:
+            return Counter(self._by_message.values())
+
+
+@dataclass
+class _ObservedPipeline(Pipeline):
+    """The real pipeline, telling the tally what it did with each batch."""
+
+    on_report: Callable[[BatchReport], None] = lambda report: None
+
+    def process(self, messages: Sequence[Message], remaining_s: Callable[[], float]) -> BatchReport:
+        report = super().process(messages, remaining_s)
+        self.on_report(report)
+        return report
+
+
+@dataclass
+class CountingStack(LocalStack):
+    """A LocalStack whose pollers' pipelines report their outcomes to `tally`."""
+
+    tally: OutcomeTally = field(default_factory=OutcomeTally)
+
+    @classmethod
+    def of(cls, stack: LocalStack, overrides: Mapping[str, str]) -> CountingStack:
+        # Same resources and Coveo target; a runtime of its own so the overrides apply.
+        values = {f.name: getattr(stack, f.name) for f in fields(LocalStack) if f.name != "_runtime"}
+        values["overrides"] = {**stack.overrides, **overrides}
+        return cls(**values)
+
+    def pipeline(self, queue: str) -> Pipeline:
+        pipeline = super().pipeline(queue)
+        values = {f.name: getattr(pipeline, f.name) for f in fields(Pipeline)}
+        return _ObservedPipeline(**values, on_report=self.tally.record)
+
+
+# --- where the functions' own output goes -------------------------------------------------------
+
+
+class _FunctionOutput(io.TextIOBase):
+    """Stands in for stdout while the handlers run: their JSON logs and EMF metrics go to CloudWatch
+    in AWS, and here to `--function-logs FILE` or nowhere, so they do not bury the report.
+
+    One object for the process: Powertools' Logger keeps the stream it saw first.
+    """
+
+    target: TextIO | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self.target is not None:
+            self.target.write(text)
+        return len(text)
+
+
+FUNCTION_OUTPUT = _FunctionOutput()
+
+
+# --- progress -----------------------------------------------------------------------------------
+
+
+class _Progress:
+    """A line on stderr every few seconds while the run lasts (silent for short runs)."""
+
+    def __init__(self, stream: TextIO | None, describe: Callable[[], str]) -> None:
+        self._stream = stream
+        self._describe = describe
+        self._stop = threading.Event()
+        self._started = time.monotonic()
+        self.phase = "starting"
+        self._thread = threading.Thread(target=self._loop, name="local-run-progress", daemon=True)
+
+    def __enter__(self) -> _Progress:
+        if self._stream is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(PROGRESS_EVERY_S):
+            assert self._stream is not None
+            elapsed = time.monotonic() - self._started
+            self._stream.write(f"[{elapsed:5.1f}s] {self.phase}: {self._describe()}\n")
+            self._stream.flush()
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _ValidatorTotals:
+    runs: int = 0
+    verified: int = 0
+    failed: int = 0
+    repushed: int = 0
+    permission_warnings: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, report: ValidationReport) -> None:
+        self.runs += 1
+        self.verified += report.verified
+        self.failed += report.failed
+        self.repushed += report.repushed
+        self.permission_warnings += report.permission_warnings
+        self.failures += report.failures
+        self.warnings += [w for w in report.warnings if w not in self.warnings]
+
+
+def run_on_stack(
+    stack: LocalStack,
+    events: Sequence[Any],
+    *,
+    faults: Mapping[str, Any] | None = None,
+    timeout_s: float,
+    progress: TextIO | None = None,
+    function_logs: TextIO | None = None,
+) -> dict[str, Any]:
+    """Send `events` through `stack`, drain, validate until nothing is pending; the JSON report.
+
+    The validator waits as long as the emulator's processing delay, as it would wait for Coveo in
+    AWS. `timeout_s` bounds draining and validating; when it passes, `timedOut` says so.
+    """
+    started = time.monotonic()
+    deadline = started + timeout_s
+    emulator = _Emulator(stack.coveo.base_url)
+    delay_s = float(emulator.get("state")["processingDelaySeconds"])
+    if faults is not None:
+        emulator.put("faults", faults)
+    counting = CountingStack.of(stack, {"PROCESSING_DELAY_SECONDS": f"{delay_s:g}"})
+    sent: dict[str, int] = {}
+    totals = _ValidatorTotals()
+    pending: list[Row] = []
+
+    def describe() -> str:
+        done = counting.tally.counts()
+        settled = done[Disposition.PUSHED] + done[Disposition.STALE] + done[Disposition.DEAD_LETTERED]
+        text = f"{settled}/{sum(sent.values())} events settled"
+        if totals.runs:
+            text += f"; validator {totals.verified} verified, {totals.failed} failed, {len(pending)} pending"
+        return text
+
+    drained = True
+    with _Progress(progress, describe) as ticker, _function_output(function_logs):
+        ticker.phase = "sending"
+        sent = counting.send(events)
+        # Identities first (Coveo's advice), each queue until empty or out of time. Not
+        # LocalStack.drain: the budget is shared by both queues, not granted to each.
+        for queue in (IDENTITY_QUEUE, ITEM_QUEUE):
+            ticker.phase = f"draining the {QUEUE_LABELS[queue]} queue"
+            with counting.poller(queue) as poller:
+                drained &= poller.run_until_drained(max(0.0, deadline - time.monotonic())).drained
+        ticker.phase = "validating"
+        validator = counting.runtime.validator("validate_pushes")
+        ledger = counting.runtime.ledger()
+        while True:
+            totals.add(validator.run())
+            pending = _accepted_rows(ledger)
+            if not pending or time.monotonic() >= deadline:
+                break
+            time.sleep(_until_next_check(pending, delay_s, deadline))
+    timed_out = not drained or bool(pending)
+    requests = emulator.get("stats")  # before the report's own permission queries
+    return _report(
+        counting,
+        emulator,
+        sent=sum(sent.values()),
+        drained=drained,
+        timed_out=timed_out,
+        pending=len(pending),
+        totals=totals,
+        requests=requests,
+        duration_s=time.monotonic() - started,
+    )
+
+
+@contextlib.contextmanager
+def _function_output(target: TextIO | None) -> Iterator[None]:
+    FUNCTION_OUTPUT.target = target
+    try:
+        with contextlib.redirect_stdout(FUNCTION_OUTPUT):
+            yield
+    finally:
+        FUNCTION_OUTPUT.target = None
+
+
+def _accepted_rows(ledger: ValidationLedger) -> list[Row]:
+    rows: list[Row] = []
+    token: object | None = None
+    while True:
+        page = ledger.rows_with_status(Status.ACCEPTED, limit=500, token=token)
+        rows += page.rows
+        token = page.next_token
+        if token is None:
+            return rows
+
+
+def _until_next_check(pending: Sequence[Row], delay_s: float, deadline: float) -> float:
+    """Sleep until the oldest pending push is past the processing delay; then poll every second."""
+    # A push is stamped just before Coveo receives it: half a second more and its verdict is there.
+    due_in = (min(r.pushed_at_ms for r in pending) / 1000 + delay_s + 0.5) - time.time()
+    wait = due_in if due_in > 0 else 1.0
+    return max(0.2, min(wait, deadline - time.monotonic()))
+
+
+class _Emulator:
+    """The emulator's control surface (no auth) and its real effective-permissions route."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def get(self, path: str) -> Any:
+        response = httpx.get(f"{self.base_url}/_emulator/{path}", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def put(self, path: str, body: Any) -> Any:
+        response = httpx.put(f"{self.base_url}/_emulator/{path}", json=body, timeout=30)
+        if response.status_code == 400:
+            raise ValueError(f"the emulator refused {path}: {response.json().get('message')}")
+        response.raise_for_status()
+        return response.json()
+
+    def effective_permissions(self, target: CoveoTarget, index_id: str, document_id: str, key: str) -> Any:
+        url = (
+            f"{self.base_url}/rest/organizations/{target.organization_id}/indexes/{index_id}"
+            f"/documents/{quote(document_id, safe='')}/permissions/effective"
+        )
+        response = httpx.get(
+            url, headers={"Authorization": f"Bearer {key}"}, params={"perPage": 1000}, timeout=30
+        )
+        response.raise_for_status()
+        return response.json()
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def _report(
+    stack: CountingStack,
+    emulator: _Emulator,
+    *,
+    sent: int,
+    drained: bool,
+    timed_out: bool,
+    pending: int,
+    totals: _ValidatorTotals,
+    requests: dict[str, Any],
+    duration_s: float,
+) -> dict[str, Any]:
+    counts = stack.tally.counts()
+    dead_letters = stack.dead_letters()
+    # SQS moved these after maxReceiveCount (the pipeline always gives its own dead letters a reason).
+    moved_by_sqs = sum(1 for d in dead_letters if d["errorKind"] == "retries-exhausted")
+    acknowledged = counts[Disposition.PUSHED] + counts[Disposition.STALE]
+    dead_lettered = counts[Disposition.DEAD_LETTERED] + moved_by_sqs
+    state = emulator.get("state")
+    documents = _documents(stack, state)
+    report: dict[str, Any] = {
+        "timedOut": timed_out,
+        "drained": drained,
+        "durationSeconds": round(duration_s, 1),
+        "events": {
+            "sent": sent,
+            "acknowledged": acknowledged,
+            "pushed": counts[Disposition.PUSHED],
+            "stale_skipped": counts[Disposition.STALE],
+            "dead_lettered": dead_lettered,
+            "unaccounted": sent - acknowledged - dead_lettered,
+        },
+        "dead_letters": [
+            {key: d[key] for key in ("queue", "eventId", "eventType", "reason", "errorKind")}
+            for d in dead_letters
+        ],
+        "documents": documents,
+        "access": _access(stack, emulator, state, documents),
+        "identities": {
+            f"{i['type']} {i['name']}": i["state"]
+            for i in state["identities"].get(stack.coveo.provider_id, [])
+        },
+        "validator": {
+            "verified": totals.verified,
+            "failed": totals.failed,
+            "pending": pending,
+            "repushed": totals.repushed,
+            "runs": totals.runs,
+            "permissionWarnings": totals.permission_warnings,
+            "failures": [
+                {"key": f["key"], "subject": f["subject"], "reason": f["reason"]} for f in totals.failures
+            ],
+            "warnings": totals.warnings,
+        },
+        "requests": {key: requests[key] for key in ("total", "byRoute", "byStatus", "faultsInjected")},
+    }
+    report["problems"] = problems(report)
+    report["ok"] = not report["problems"]
+    return report
+
+
+def _documents(stack: LocalStack, state: dict[str, Any]) -> dict[str, Any]:
+    items: dict[str, Any] = state["items"]
+    heads = stack.runtime.ledger().heads([item_key(document_id) for document_id in items])
+    documents = {}
+    for document_id, item in sorted(items.items()):
+        head = heads.get(item_key(document_id))
+        documents[document_id] = {
+            "indexed": item["indexed"],
+            "version": head.version if head else None,
+            "status": head.status.value if head else None,  # the ledger's: VERIFIED, FAILED, ...
+            "permissionState": item["permissionState"],
+            "metadata": item["metadata"],
+        }
+    return documents
+
+
+def _access(
+    stack: LocalStack, emulator: _Emulator, state: dict[str, Any], documents: Mapping[str, Any]
+) -> dict[str, dict[str, bool]]:
+    """Per indexed document, every user of the provider: allowed or not, as Coveo's effective
+    permissions answer it. A user the model does not reach is allowed only if anonymous users are."""
+    provider = stack.coveo.provider_id
+    users = sorted(i["name"] for i in state["identities"].get(provider, []) if i["type"] == "USER")
+    key = api_key_from_secret(stack.resources.api_key_secret_name, stack.aws.client("secretsmanager"))
+    access = {}
+    for document_id, document in documents.items():
+        if not document["indexed"]:
+            continue
+        answer = emulator.effective_permissions(stack.coveo, state["indexId"], document_id, key)
+        reached = {
+            row["identity"]: bool(row["allowed"])
+            for row in answer["items"]
+            if row["securityProvider"] == provider
+        }
+        access[document_id] = {user: reached.get(user, bool(answer["anonymousAllowed"])) for user in users}
+    return access
+
+
+def problems(report: Mapping[str, Any]) -> list[str]:
+    """What keeps a run from being a success, in words; empty when everything landed."""
+    found = []
+    events, validator = report["events"], report["validator"]
+    if events["dead_lettered"]:
+        found.append(f"{events['dead_lettered']} event(s) dead-lettered")
+    if validator["failed"]:
+        found.append(f"{validator['failed']} push(es) FAILED validation")
+    if validator["pending"]:
+        found.append(f"{validator['pending']} push(es) still pending validation")
+    if report["timedOut"]:
+        found.append(
+            "timed out before " + ("the queues drained" if not report["drained"] else "validation ended")
+        )
+    if report["drained"] and events["unaccounted"]:
+        found.append(
+            f"{events['unaccounted']} event(s) unaccounted for (neither acknowledged nor dead-lettered)"
+        )
+    return found
+
+
+def worked_example_problems(report: Mapping[str, Any]) -> list[str]:
+    """The demo's own check: the worked example's truth, as DESIGN.md states it."""
+    document = report["documents"].get(WORKED_EXAMPLE_ITEM)
+    if not document or not document["indexed"]:
+        return [f"{WORKED_EXAMPLE_ITEM} is not indexed"]
+    access = report["access"].get(WORKED_EXAMPLE_ITEM, {})
+    wrong = [
+        f"{user} should be {'allowed' if allowed else 'denied'}"
+        for user, allowed in WORKED_EXAMPLE_ACCESS.items()
+        if access.get(user) is not allowed
+    ]
+    return [f"{WORKED_EXAMPLE_ITEM}: {', '.join(wrong)}"] if wrong else []
+
+
+def format_report(report: Mapping[str, Any]) -> str:
+    """The report for a person: items, who can see what, dead letters, validator, requests."""
+    events, validator, requests = report["events"], report["validator"], report["requests"]
+    lines = [
+        f"Local run: {report['durationSeconds']} s",
+        "",
+        f"Events: {events['sent']} sent, {events['acknowledged']} acknowledged "
+        f"({events['pushed']} pushed, {events['stale_skipped']} skipped as stale), "
+        f"{events['dead_lettered']} dead-lettered",
+        "",
+        "Items:",
+    ]
+    for document_id, document in report["documents"].items():
+        state = "indexed" if document["indexed"] else "not indexed"
+        lines.append(
+            f"  {document_id}  {state}, version {document['version']}, ledger {document['status']}, "
+            f"permissions {document['permissionState']}"
+        )
+        shown = {k: v for k, v in document["metadata"].items() if isinstance(v, str | int | float)}
+        if shown:
+            lines.append("      " + ", ".join(f"{k}: {_short(v)}" for k, v in sorted(shown.items())))
+    if not report["documents"]:
+        lines.append("  (none)")
+    lines += ["", "Who can see what:"]
+    for document_id, users in report["access"].items():
+        allowed = [u for u, ok in users.items() if ok]
+        denied = [u for u, ok in users.items() if not ok]
+        lines.append(f"  {document_id}")
+        lines.append(f"      allowed: {', '.join(allowed) or '-'}    denied: {', '.join(denied) or '-'}")
+    if not report["access"]:
+        lines.append("  (no indexed item)")
+    if report["identities"]:
+        lines += ["", "Identities: " + ", ".join(f"{k} {v}" for k, v in report["identities"].items())]
+    lines += ["", f"Dead-letter queues: {len(report['dead_letters']) or 'empty'}"]
+    for dead in report["dead_letters"]:
+        lines.append(
+            f"  [{QUEUE_LABELS.get(dead['queue'], dead['queue'])}] {dead['eventId'] or '(no event id)'}"
+        )
+        lines.append(f"      {dead['reason']}")
+    lines += [
+        "",
+        f"Validator: {validator['verified']} verified, {validator['failed']} failed, "
+        f"{validator['pending']} pending, {validator['repushed']} re-pushed ({validator['runs']} run(s))",
+    ]
+    lines += [f"  FAILED {f['subject']}: {f['reason']}" for f in validator["failures"]]
+    lines += [f"  warning: {w}" for w in validator["warnings"]]
+    lines += ["", f"Coveo requests: {requests['total']}"]
+    lines += [f"  {count:5d}  {route}" for route, count in sorted(requests["byRoute"].items())]
+    if requests.get("faultsInjected"):
+        lines.append(f"  (faults injected: {requests['faultsInjected']})")
+    return "\n".join(lines)
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# --- starting everything ------------------------------------------------------------------------
+
+
+def run_local(
+    events: Sequence[Any],
+    *,
+    faults: Mapping[str, Any] | None = None,
+    processing_delay_s: float = 0.0,
+    timeout_s: float,
+    template: Path = TEMPLATE,
+    parameters: Mapping[str, str] | None = None,
+    progress: TextIO | None = None,
+    function_logs: TextIO | None = None,
+) -> dict[str, Any]:
+    """Start moto and the emulator on free ports, provision from the template, run, report."""
+    # The web stacks load here, not at import: `coveo-push --help` stays fast.
+    from coveo_emulator.config import EmulatorConfig
+    from coveo_emulator.server import EmulatorServer
+
+    from .local_aws import MotoServer, provision_from_template
+
+    api_key = _new_api_key()
+    config = EmulatorConfig(api_key=api_key, processing_delay_s=processing_delay_s)
+    with MotoServer() as aws, EmulatorServer(config) as coveo:
+        # The connector reads the key from Secrets Manager, as in AWS; it is never printed.
+        # moto keeps one state per process: a prefix of its own keeps this run's resources apart.
+        prefix = f"local-{secrets.token_hex(3)}-"
+        resources = provision_from_template(template, aws, parameters, api_key=api_key, name_prefix=prefix)
+        target = CoveoTarget(coveo.base_url, config.organization_id, config.source_id, config.provider_id)
+        stack = LocalStack(aws, resources, target, template, template_parameters=dict(parameters or {}))
+        return run_on_stack(
+            stack, events, faults=faults, timeout_s=timeout_s, progress=progress, function_logs=function_logs
+        )
+
+
+def _new_api_key() -> str:
+    return "xx-local-" + secrets.token_urlsafe(24)
+
+
+# --- command line (arguments: main.py, so that `coveo-push --help` stays fast) ---------------
+
+
+def run(args: argparse.Namespace, *, demo: bool = False) -> int:
+    try:
+        events = (
+            [e for path in args.events for e in load_events(path)]
+            if not demo and args.events
+            else worked_example()
+        )
+        faults = json.loads(args.faults.read_text(encoding="utf-8")) if not demo and args.faults else None
+        parameters = dict(_parameter(text) for text in ([] if demo else args.parameter))
+    except (OSError, ValueError) as exc:  # JSONDecodeError and EventsFileError are ValueErrors
+        print(f"coveo-push: {exc}", file=sys.stderr)
+        return 2
+    template = args.template if not demo and args.template else TEMPLATE
+    keep_logs = args.function_logs.open("w", encoding="utf-8") if args.function_logs else None
+    with keep_logs or contextlib.nullcontext() as logs:
+        try:
+            report = run_local(
+                events,
+                faults=faults,
+                processing_delay_s=args.processing_delay,
+                timeout_s=args.timeout,
+                template=template,
+                parameters=parameters,
+                progress=None if args.quiet else sys.stderr,
+                function_logs=logs,
+            )
+        except ValueError as exc:  # e.g. fault rules the emulator refused
+            print(f"coveo-push: {exc}", file=sys.stderr)
+            return 2
+    if demo:
+        report["problems"] += worked_example_problems(report)
+        report["ok"] = not report["problems"]
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if not args.quiet:
+        print(format_report(report))
+        print()
+    if report["ok"]:
+        what = (
+            "the worked example landed: item indexed, alice and david allowed, bob denied" if demo else "OK"
+        )
+        print(f"Result: {what}; nothing dead-lettered, every push VERIFIED.")
+        return 0
+    print("Result: NOT OK: " + "; ".join(report["problems"]) + ".")
+    return 1
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"--parameter {text!r}: expected NAME=VALUE")
+    return name.strip(), value.strip()

@@ -1,0 +1,350 @@
+"""Operator tools: what Coveo accepted and then refused, and putting work back in motion.
+
+`failures` lists the ledger's FAILED rows with Coveo's reason. `redrive` moves dead letters back to
+the queue they came from (SQS's StartMessageMoveTask in AWS; receive, resend and delete where move
+tasks do not exist, as in moto), or re-pushes chosen FAILED rows from the change the ledger kept,
+through the same code path as the validator's own re-pushes. Both run against AWS, configured by
+the environment the template gives the functions, or against a local stack's moto endpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from connector.adapters.dynamodb_ledger import DynamoDBLedger
+from connector.events import item_key
+from connector.ledger import Row, Status, ValidationLedger
+from connector.pipeline import Disposition, Pipeline
+from connector.runtime import Runtime
+from connector.settings import ConfigurationError
+from connector.validator import repush_stored_change
+
+from .local_aws import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, REGION
+
+ClientFactory = Callable[[str], Any]  # service name → boto3 client
+QUEUES = {
+    "item": ("ITEM_DEAD_LETTER_QUEUE_URL", "ITEM_QUEUE_URL"),
+    "identity": ("IDENTITY_DEAD_LETTER_QUEUE_URL", "IDENTITY_QUEUE_URL"),
+}
+REPUSH_FUNCTION = "coveo-push-redrive"  # names the sender on anything the re-push dead-letters
+
+
+class OperatorError(Exception):
+    """A problem the operator can fix (a missing setting, an ambiguous queue); the message says how."""
+
+
+# --- failures -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    key: str
+    subject: str
+    operation: str
+    version: int
+    event_id: str
+    reason: str
+    failed_at_ms: int | None
+    pushed_at_ms: int
+    attempts: int
+    repushes: int
+
+    @classmethod
+    def of(cls, row: Row) -> Failure:
+        return cls(
+            key=row.key,
+            subject=row.subject,
+            operation=row.operation,
+            version=row.version,
+            event_id=row.event_id,
+            reason=row.failure_reason or "(no reason recorded)",
+            failed_at_ms=row.checked_at_ms,
+            pushed_at_ms=row.pushed_at_ms,
+            attempts=row.attempts,
+            repushes=row.repushes,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "subject": self.subject,
+            "operation": self.operation,
+            "version": self.version,
+            "eventId": self.event_id,
+            "reason": self.reason,
+            "failedAt": _iso(self.failed_at_ms),
+            "pushedAt": _iso(self.pushed_at_ms),
+            "attempts": self.attempts,
+            "repushes": self.repushes,
+        }
+
+
+def list_failures(ledger: ValidationLedger, limit: int = 100) -> tuple[list[Failure], bool]:
+    """FAILED rows, oldest push first, at most `limit`; True as well when there are more."""
+    found: list[Failure] = []
+    token: object | None = None
+    while len(found) <= limit:  # one row past the limit tells whether there are more
+        page = ledger.rows_with_status(Status.FAILED, limit=min(500, limit + 1 - len(found)), token=token)
+        found += [Failure.of(row) for row in page.rows]
+        token = page.next_token
+        if token is None:
+            break
+    return found[:limit], len(found) > limit
+
+
+def format_failures(failures: Sequence[Failure], more: bool = False) -> str:
+    if not failures:
+        return "No FAILED pushes in the ledger."
+    header = ("KEY", "FAILED AT", "ATTEMPTS", "RE-PUSHES", "REASON")
+    rows = [
+        (f.key, _iso(f.failed_at_ms) or "-", str(f.attempts), str(f.repushes), f.reason) for f in failures
+    ]
+    # The reason goes last, unpadded: it is the long column.
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    lines = [
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
+        for row in (header, *rows)
+    ]
+    if more:
+        lines.append(f"(the first {len(failures)}; raise --limit to see more)")
+    return "\n".join(lines)
+
+
+# --- dead letters back to their queue -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Move:
+    dead_letter_url: str
+    source_url: str
+    mode: str  # "move-task" or "resend"
+    messages: int  # moved by resend; in the DLQ when the move task started
+    task_handle: str | None = None
+
+
+def source_queue_url(sqs: Any, dead_letter_url: str, explicit: str | None = None) -> str:
+    """The queue a DLQ's messages go back to: `explicit`, else the one queue whose redrive policy
+    names this DLQ."""
+    if explicit:
+        return explicit
+    urls = sqs.list_dead_letter_source_queues(QueueUrl=dead_letter_url).get("queueUrls", [])
+    if len(urls) != 1:
+        found = "no queue names" if not urls else f"{len(urls)} queues name"
+        raise OperatorError(
+            f"{found} {dead_letter_url} as their dead-letter queue: say where its messages go back "
+            "with --item-queue-url / --identity-queue-url (or ITEM_QUEUE_URL / IDENTITY_QUEUE_URL)"
+        )
+    return str(urls[0])
+
+
+def move_by_resend(sqs: Any, dead_letter_url: str, source_url: str) -> int:
+    """Receive, send to the source queue, delete: the move task's effect where it does not exist.
+
+    Body and message attributes travel as a move task carries them. A message is deleted only once
+    its copy is sent, so a crash between the two can duplicate it but never lose it (the pipeline's
+    stale guard makes a duplicate harmless). Returns how many messages moved.
+    """
+    moved = 0
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=dead_letter_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=60,  # out of sight while they are copied; no second pass sees them
+        ).get("Messages", [])
+        if not messages:
+            return moved
+        for message in messages:
+            request: dict[str, Any] = {"QueueUrl": source_url, "MessageBody": message["Body"]}
+            if message.get("MessageAttributes"):
+                request["MessageAttributes"] = message["MessageAttributes"]
+            sqs.send_message(**request)  # one by one: ten large bodies would overflow a batch
+        sqs.delete_message_batch(
+            QueueUrl=dead_letter_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+        moved += len(messages)
+
+
+def start_move_task(
+    sqs: Any, dead_letter_url: str, source_url: str, max_per_second: int | None = None
+) -> tuple[str, int]:
+    """SQS's own redrive; returns the task handle and how many messages the DLQ held.
+
+    The destination is named: the connector dead-letters bad input itself (SendMessage), so SQS
+    knows no source queue for those messages and would not move them back on its own.
+    """
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=dead_letter_url, AttributeNames=["QueueArn", "ApproximateNumberOfMessages"]
+    )["Attributes"]
+    destination = sqs.get_queue_attributes(QueueUrl=source_url, AttributeNames=["QueueArn"])["Attributes"]
+    request: dict[str, Any] = {"SourceArn": attributes["QueueArn"], "DestinationArn": destination["QueueArn"]}
+    if max_per_second:
+        request["MaxNumberOfMessagesPerSecond"] = max_per_second
+    handle = sqs.start_message_move_task(**request)["TaskHandle"]
+    return str(handle), int(attributes.get("ApproximateNumberOfMessages", 0))
+
+
+def redrive(
+    sqs: Any, dead_letter_url: str, source_url: str, *, mode: str, max_per_second: int | None = None
+) -> Move:
+    if mode == "resend":
+        return Move(dead_letter_url, source_url, mode, move_by_resend(sqs, dead_letter_url, source_url))
+    if mode == "move-task":
+        handle, count = start_move_task(sqs, dead_letter_url, source_url, max_per_second)
+        return Move(dead_letter_url, source_url, mode, count, handle)
+    raise ValueError(f"unknown redrive mode {mode!r}")
+
+
+# --- re-pushing FAILED rows ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Repush:
+    key: str
+    pushed: bool
+    detail: str
+
+
+def repush_failed(runtime: Runtime, keys: Sequence[str], *, now_ms: int | None = None) -> list[Repush]:
+    """Re-push the stored change of each FAILED row named (a ledger key, or a documentId).
+
+    The row goes back to ACCEPTED once Coveo takes the push; the next validator run verifies it.
+    """
+    ledger = runtime.ledger()
+    pipelines: dict[str, Pipeline] = {}
+    results = []
+    for key in keys:
+        row = ledger.get(key) or (None if key.startswith("item#") else ledger.get(item_key(key)))
+        if row is None:
+            results.append(Repush(key, False, "no pushed ledger row has this key"))
+            continue
+        if row.status is not Status.FAILED:
+            results.append(Repush(row.key, False, f"is {row.status.value}, not FAILED: left alone"))
+            continue
+        if row.kind not in pipelines:
+            pipelines[row.kind] = runtime.pipeline(row.kind, REPUSH_FUNCTION)
+        outcome = repush_stored_change(
+            row,
+            ledger,
+            pipelines[row.kind],
+            reason=f"re-pushed by an operator after: {row.failure_reason}",
+            now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
+            source="coveo-push/operator",
+        )
+        if outcome is None:
+            detail = "cannot be re-pushed: its change was too large to keep, or a newer push owns the row"
+            results.append(Repush(row.key, False, detail))
+        elif outcome.disposition is Disposition.PUSHED:
+            results.append(Repush(row.key, True, "re-pushed: ACCEPTED, the validator will verify it"))
+        else:
+            results.append(
+                Repush(row.key, False, f"not pushed ({outcome.disposition.value}): {outcome.reason}")
+            )
+    return results
+
+
+# --- command line (arguments: main.py) ----------------------------------------------------------
+
+
+def client_factory(local_endpoint: str | None) -> ClientFactory:
+    """boto3 clients for AWS as the environment configures it, or for a local moto endpoint."""
+    import boto3
+
+    session = boto3.session.Session()
+    if not local_endpoint:
+        return session.client  # type: ignore[no-any-return]
+
+    def local_client(service: str) -> Any:
+        # The local run provisions in moto's default region with fake credentials.
+        return session.client(
+            service,
+            endpoint_url=local_endpoint,
+            region_name=REGION,
+            aws_access_key_id=FAKE_ACCESS_KEY_ID,
+            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+        )
+
+    return local_client
+
+
+def run_failures(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    table = args.table or env.get("LEDGER_TABLE")
+    if not table:
+        print("coveo-push failures: no ledger table: pass --table or set LEDGER_TABLE", file=sys.stderr)
+        return 2
+    ledger = DynamoDBLedger(client_factory(args.local_endpoint)("dynamodb"), table)
+    try:
+        failures, more = list_failures(ledger, args.limit)
+    except (BotoCoreError, ClientError) as exc:
+        print(f"coveo-push failures: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"failures": [f.to_json() for f in failures], "more": more}, indent=2))
+    else:
+        print(format_failures(failures, more))
+    return 0
+
+
+def run_redrive(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    client = client_factory(args.local_endpoint)
+    try:
+        if args.repush:
+            results = repush_failed(Runtime.from_env(env, client=client), args.repush)
+            for result in results:
+                print(f"{result.key}: {result.detail}")
+            return 0 if all(r.pushed for r in results) else 1
+        mode = args.mode if args.mode != "auto" else ("resend" if args.local_endpoint else "move-task")
+        sqs = client("sqs")
+        for kind in ("item", "identity") if args.queue == "all" else (args.queue,):
+            dlq_variable, queue_variable = QUEUES[kind]
+            dead_letter_url = getattr(args, f"{kind}_dlq_url") or env.get(dlq_variable)
+            if not dead_letter_url:
+                raise OperatorError(
+                    f"no {kind} dead-letter queue: pass --{kind}-dlq-url or set {dlq_variable}"
+                )
+            explicit = getattr(args, f"{kind}_queue_url") or env.get(queue_variable)
+            move = redrive(
+                sqs,
+                dead_letter_url,
+                source_queue_url(sqs, dead_letter_url, explicit),
+                mode=mode,
+                max_per_second=args.max_per_second,
+            )
+            print(_describe(kind, move))
+    except (OperatorError, ConfigurationError) as exc:
+        print(f"coveo-push redrive: {exc}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as exc:
+        print(f"coveo-push redrive: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _describe(kind: str, move: Move) -> str:
+    if move.task_handle is None:
+        return (
+            f"{kind}: moved {move.messages} message(s) from {move.dead_letter_url} back to {move.source_url}"
+        )
+    return (
+        f"{kind}: move task started for about {move.messages} message(s) to {move.source_url}\n"
+        f"  follow it: aws sqs list-message-move-tasks --source-arn <the DLQ's ARN> (task {move.task_handle})"
+    )
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,148 @@
+"""`coveo-push failures` and `coveo-push redrive` against a local stack: moto, the emulator, the real handlers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import pytest
+
+from connector.ledger import Status
+from coveo_push_cli.local_run import FUNCTION_OUTPUT, worked_example
+from coveo_push_cli.local_stack import LocalStack
+from coveo_push_cli.main import main
+from coveo_push_cli.operator import list_failures, repush_failed, start_move_task
+
+from .stack import access
+
+ITEM = "file://folder/mytext.txt"
+ITEM_KEY = f"item#{ITEM}"
+
+
+def drain(stack: LocalStack) -> None:
+    # The functions' JSON logs and metrics go where the local run sends them, not into the
+    # output the tests read (and Powertools never keeps a captured stream that closes).
+    with contextlib.redirect_stdout(FUNCTION_OUTPUT):
+        stack.drain()
+
+
+def failed_item(stack: LocalStack) -> None:
+    """The worked example's item pushed before its group: Coveo rejects it, and with no automatic
+    re-push allowed the validator marks it FAILED."""
+    stack.overrides = {**stack.overrides, "MAX_REPUSHES": "0"}
+    stack.send(worked_example()[-1:])
+    drain(stack)
+    assert stack.validate().failed == 1
+
+
+def use_stack_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The environment the template gives the functions, and the CLI option that points at moto."""
+    for name, value in stack.env().items():
+        monkeypatch.setenv(name, value)
+    return ["--local-endpoint", stack.aws.endpoint_url]
+
+
+def test_failures_lists_the_failed_row_with_coveos_reason(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failed_item(stack)
+    local = use_stack_env(stack, monkeypatch)
+
+    failures, more = list_failures(stack.runtime.ledger())
+    assert [(f.key, f.attempts, f.repushes) for f in failures] == [(ITEM_KEY, 1, 0)]
+    assert failures[0].reason.startswith("unknown security identity")
+    assert "AlphaTeam" in failures[0].reason
+    assert more is False
+
+    assert main(["failures", "--json", *local]) == 0
+    listed = json.loads(capsys.readouterr().out)["failures"]
+    assert [(f["key"], f["subject"], f["reason"]) for f in listed] == [(ITEM_KEY, ITEM, failures[0].reason)]
+    assert listed[0]["failedAt"].endswith("Z")
+
+    assert main(["failures", *local]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split() == ["KEY", "FAILED", "AT", "ATTEMPTS", "RE-PUSHES", "REASON"]
+    assert row.startswith(ITEM_KEY) and row.endswith(failures[0].reason)
+
+
+def test_repush_after_the_group_lands_ends_verified(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failed_item(stack)
+    stack.send(worked_example()[:-1])  # the group and the aliases arrive
+    drain(stack)
+    assert stack.validate().verified == 4
+
+    assert main(["redrive", "--repush", ITEM, *use_stack_env(stack, monkeypatch)]) == 0
+    assert capsys.readouterr().out.startswith(f"{ITEM_KEY}: re-pushed")
+    assert stack.validate().verified == 1
+    row = stack.runtime.ledger().get(ITEM_KEY)
+    assert row is not None and (row.status, row.repushes) == (Status.VERIFIED, 1)
+    users = access(stack, ITEM)
+    assert (users["alice"], users["david"], users["bob"]) == (True, True, False)
+    # A row that is not FAILED is left alone.
+    (again,) = repush_failed(stack.runtime, [ITEM_KEY])
+    assert (again.pushed, again.detail) == (False, "is VERIFIED, not FAILED: left alone")
+
+
+def test_redrive_moves_dead_letters_back_to_their_queues(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad_identity = {**worked_example()[0], "id": "bad-group-1", "data": {"members": []}}
+    stack.send(["not json at all", bad_identity])
+    drain(stack)
+    before = {d["queue"]: d for d in stack.dead_letters()}
+    assert set(before) == {"ItemQueue", "IdentityQueue"}
+
+    # No source queue given: each DLQ's is found from the redrive policy that names it.
+    assert main(["redrive", *use_stack_env(stack, monkeypatch)]) == 0
+    assert capsys.readouterr().out.count("moved 1 message(s)") == 2
+
+    assert stack.dead_letters() == []
+    for queue, dead in before.items():
+        (message,) = receive_all(stack, queue)
+        assert message["Body"] == dead["body"]
+        # As a move task would, the message keeps its attributes, the reason among them.
+        assert message["MessageAttributes"]["reason"]["StringValue"] == dead["reason"]
+
+
+def test_move_task_names_the_source_queue_as_destination() -> None:
+    # moto has no StartMessageMoveTask: this checks the request AWS would receive.
+    class Sqs:
+        def __init__(self) -> None:
+            self.calls: list[dict[str, Any]] = []
+
+        def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict[str, Any]:
+            name = QueueUrl.rsplit("/", 1)[1]
+            return {
+                "Attributes": {
+                    "QueueArn": f"arn:aws:sqs:eu-west-1:1:{name}",
+                    "ApproximateNumberOfMessages": "3",
+                }
+            }
+
+        def start_message_move_task(self, **request: Any) -> dict[str, str]:
+            self.calls.append(request)
+            return {"TaskHandle": "handle-1"}
+
+    sqs = Sqs()
+    assert start_move_task(sqs, "https://sqs/1/dlq", "https://sqs/1/items", max_per_second=50) == (
+        "handle-1",
+        3,
+    )
+    assert sqs.calls == [
+        {
+            "SourceArn": "arn:aws:sqs:eu-west-1:1:dlq",
+            "DestinationArn": "arn:aws:sqs:eu-west-1:1:items",
+            "MaxNumberOfMessagesPerSecond": 50,
+        }
+    ]
+
+
+def receive_all(stack: LocalStack, queue: str) -> list[dict[str, Any]]:
+    sqs = stack.aws.client("sqs")
+    response = sqs.receive_message(
+        QueueUrl=stack.resources.queue_url(queue), MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )
+    return list(response.get("Messages", []))
