@@ -83,3 +83,16 @@ def test_push_lost_after_its_202_fails_after_the_deadline(stack: LocalStack) -> 
     failed, reason = status(stack, "file://lost")
     assert failed is Status.FAILED
     assert reason == "no indexing log entry within 1 seconds of the push"
+
+
+def test_paging_through_the_dynamodb_index_while_marking_rows(stack: LocalStack) -> None:
+    from connector.validator import Validator, ValidatorSettings
+
+    stack.send([upsert(f"file://page/{i}", {"data": str(i)}) for i in range(25)])
+    stack.drain()
+    settings = ValidatorSettings(
+        stack.coveo.source_id, stack.coveo.provider_id, processing_delay_s=0, page_size=10
+    )
+    report = Validator(settings, stack.runtime.ledger(), stack.runtime.coveo).run()
+    assert report.verified == 25
+    assert all(status(stack, f"file://page/{i}")[0] is Status.VERIFIED for i in range(25))

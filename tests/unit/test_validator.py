@@ -32,7 +32,14 @@ class FakeReader:
         self.requests_sent += 1
         self.log_windows.append((start, end))
         assert request.sources_ids == [wx.SOURCE_ID]
-        return [LogEntry.model_validate(e) for e in self.entries]
+        entries = [LogEntry.model_validate(e) for e in self.entries]
+        # The filters as Coveo applies them: include lists of results and tasks.
+        return [
+            e
+            for e in entries
+            if (not request.results or e.result in request.results)
+            and (not request.tasks or e.task in request.tasks)
+        ]
 
     def list_indexes(self) -> list[str]:
         self.requests_sent += 1
@@ -122,7 +129,7 @@ def test_indexing_completed_verifies_and_rejection_fails_with_coveo_reason() -> 
     assert ledger.rows["item#file://good"].status is Status.VERIFIED
     assert ledger.rows["item#file://bad"].status is Status.FAILED
     assert ledger.outcomes["item#file://bad"][1] == "metadata 'x' is a sub-object"
-    assert len(reader.log_windows) == 1  # one Logs API call for the whole page
+    assert len(reader.log_windows) == 2  # two filtered queries for the whole run, not one per item
 
 
 def test_entries_older_than_the_push_do_not_count() -> None:

@@ -202,9 +202,13 @@ class InMemoryLedger:
             rows = [row for key in self.rows if (row := self._row(key)) and row.status is status]
         rows = [r for r in rows if pushed_before_ms is None or r.pushed_at_ms <= pushed_before_ms]
         rows.sort(key=lambda r: (r.pushed_at_ms, r.key))
-        start = int(token) if isinstance(token, int) else 0
-        page = rows[start : start + limit]
-        return Page(page, start + limit if start + limit < len(rows) else None)
+        # The token is the last row's sort key, as DynamoDB's LastEvaluatedKey: rows marked
+        # meanwhile leave the status without shifting the next page.
+        if isinstance(token, tuple):
+            rows = [r for r in rows if (r.pushed_at_ms, r.key) > token]
+        page = rows[:limit]
+        more = len(rows) > limit
+        return Page(page, (page[-1].pushed_at_ms, page[-1].key) if more else None)
 
     def mark(self, row: Row, status: Status, *, reason: str | None, now_ms: int) -> bool:
         with self._lock:

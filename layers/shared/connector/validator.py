@@ -18,7 +18,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from coveo_push_api import CoveoError
-from coveo_push_api.models import LogEntry, LogsRequest, PermissionState, SecurityCacheEntity
+from coveo_push_api.models import (
+    LogEntry,
+    LogResult,
+    LogsRequest,
+    LogTask,
+    PermissionState,
+    SecurityCacheEntity,
+)
 
 from .events import ITEM_DELETED
 from .ledger import Row, Status, ValidationLedger
@@ -87,12 +94,14 @@ class Validator:
     repush: Callable[[str], Pipeline | None] = lambda kind: None  # the pipeline that re-pushes a kind
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
     rng: random.Random = field(default_factory=random.Random)
+    _entries: dict[str, list[LogEntry]] | None = field(default=None, init=False, repr=False)
 
     def run(self, remaining_s: Callable[[], float] = lambda: float("inf")) -> ValidationReport:
         report = ValidationReport()
         before = self.coveo.requests_sent
         now = self.clock_ms()
         cutoff = now - int(self.settings.processing_delay_s * 1000)
+        self._entries = None
         verified_items: list[Row] = []
         token: object | None = None
         try:
@@ -117,19 +126,7 @@ class Validator:
     # --- items: the Logs API ------------------------------------------------------------------------
 
     def _check_items(self, rows: Sequence[Row], now: int, report: ValidationReport) -> list[Row]:
-        oldest = min(r.pushed_at_ms for r in rows)
-        end = _dt(now)
-        start = max(_dt(oldest), end - LOGS_WINDOW)
-        wanted = {r.subject for r in rows}
-        entries: dict[str, list[LogEntry]] = {}
-        request = LogsRequest(sources_ids=[self.settings.source_id])
-        calls_before = self.coveo.requests_sent
-        for entry in self.coveo.iter_logs(
-            request, start=start, end=end, per_page=self.settings.logs_per_page
-        ):
-            if entry.id in wanted:
-                entries.setdefault(entry.id, []).append(entry)
-        report.logs_api_calls += self.coveo.requests_sent - calls_before
+        entries = self._verdict_entries(min(r.pushed_at_ms for r in rows), now, report)
         verified = []
         for row in rows:
             # pushed_at is when the push was sent: entries about it are no older, and a re-push
@@ -148,6 +145,38 @@ class Validator:
             else:
                 self._failed(row, verdict[1], now, report)
         return verified
+
+    def _verdict_entries(
+        self, oldest_ms: int, now: int, report: ValidationReport
+    ) -> dict[str, list[LogEntry]]:
+        """Every log entry that can decide a verdict, by documentId, read once per run.
+
+        Rows come oldest first, so the first page of items sets the window. Two filtered queries
+        (failures at any stage; INDEXING successes) keep it to about one entry per item: 10,000
+        pending items cost about 11 Logs API calls, not one call per item or per page of rows.
+        """
+        if self._entries is not None:
+            return self._entries
+        end = _dt(now)
+        start = max(_dt(oldest_ms), end - LOGS_WINDOW)
+        entries: dict[str, list[LogEntry]] = {}
+        source = [self.settings.source_id]
+        requests = [
+            LogsRequest(sources_ids=source, results=[LogResult.ERROR, LogResult.REJECTED, LogResult.SKIPPED]),
+            LogsRequest(
+                sources_ids=source, tasks=[LogTask.INDEXING], results=[LogResult.COMPLETED, LogResult.WARNING]
+            ),
+        ]
+        calls_before = self.coveo.requests_sent
+        for request in requests:
+            for entry in self.coveo.iter_logs(
+                request, start=start, end=end, per_page=self.settings.logs_per_page
+            ):
+                if entry.id:
+                    entries.setdefault(entry.id, []).append(entry)
+        report.logs_api_calls += self.coveo.requests_sent - calls_before
+        self._entries = entries
+        return entries
 
     # --- identities: the security cache -------------------------------------------------------------
 
