@@ -100,6 +100,11 @@ class Ledger(Protocol):
 
     def claim(self, claim: Claim) -> ClaimResult: ...
 
+    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult]:
+        """`claim` for each (distinct keys), results in order; the DynamoDB ledger makes it a few
+        transactions instead of one round trip per key."""
+        ...
+
     def record_accepted(self, accepted: Iterable[Accepted]) -> None: ...
 
 
@@ -151,6 +156,9 @@ class InMemoryLedger:
                 claim.key, claim.version, claim.ordering_id, Status.CLAIMED, claim.attempts
             )
             return ClaimResult.CLAIMED
+
+    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult]:
+        return [self.claim(claim) for claim in claims]
 
     def record_accepted(self, accepted: Iterable[Accepted]) -> None:
         with self._lock:

@@ -301,20 +301,25 @@ class Pipeline:
         # One orderingId for the whole push, above every orderingId these keys have had, and never
         # in the future: Coveo then drops any older push of the same key that arrives late.
         ordering_id = max([self.clock_ms(), *(h.ordering_id + 1 for h in heads.values())])
-        claimed = []
-        for message, change in fresh:
+        claims = []
+        for _, change in fresh:
             head = heads.get(change.key)
             attempts = head.attempts + 1 if head is not None and head.version == change.version else 1
-            claim = Claim(
-                change.key,
-                change.version,
-                ordering_id,
-                change.event_id,
-                change.event_type,
-                change.subject,
-                attempts,
+            claims.append(
+                Claim(
+                    change.key,
+                    change.version,
+                    ordering_id,
+                    change.event_id,
+                    change.event_type,
+                    change.subject,
+                    attempts,
+                )
             )
-            result = self.ledger.claim(claim)
+        claimed = []
+        for (message, change), claim, result in zip(
+            fresh, claims, self.ledger.claim_many(claims), strict=True
+        ):
             if result is ClaimResult.CLAIMED:
                 claimed.append((message, change, claim))
             elif result is ClaimResult.STALE:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -10,6 +12,10 @@ from ..ledger import Accepted, Claim, ClaimResult, Head, Page, Row, Status
 # Index the validator reads: ACCEPTED rows by push time. CLAIMED rows have no pushedAt, so they
 # stay out of it until Coveo accepts them.
 STATUS_INDEX = "byStatus"
+# DynamoDB transactions: at most 100 actions and 4 MB; stored changes can be 300 KB each.
+TRANSACTION_MAX_ACTIONS = 100
+TRANSACTION_MAX_BYTES = 3_500_000
+TRANSACTION_ATTEMPTS = 5
 
 _CLAIM_CONDITION = (
     "attribute_not_exists(pk) OR "
@@ -44,76 +50,127 @@ class DynamoDBLedger:
         return heads
 
     def claim(self, claim: Claim) -> ClaimResult:
-        try:
-            self._db.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": claim.key}},
-                UpdateExpression=(
-                    "SET version = :v, orderingId = :o, #status = :claimed, eventId = :e, eventType = :t, "
-                    "subject = :s, attempts = :a REMOVE pushedAt"
-                ),
-                ConditionExpression=_CLAIM_CONDITION,
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":v": {"N": str(claim.version)},
-                    ":o": {"N": str(claim.ordering_id)},
-                    ":claimed": {"S": Status.CLAIMED.value},
-                    ":e": {"S": claim.event_id},
-                    ":t": {"S": claim.event_type},
-                    ":s": {"S": claim.subject},
-                    ":a": {"N": str(claim.attempts)},
-                },
-            )
-        except self._db.exceptions.ConditionalCheckFailedException:
-            head = self.heads([claim.key]).get(claim.key)
-            if head is not None and head.supersedes(claim.version):
-                return ClaimResult.STALE
-            return ClaimResult.CONFLICT
-        return ClaimResult.CLAIMED
+        return self.claim_many([claim])[0]
+
+    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult]:
+        """Each claim is its own conditional update, written in transactions of up to 100 keys: one
+        round trip per 100 changes instead of one per change. A key whose condition failed is read
+        back to tell a stale change from a lost race on the orderingId."""
+        refused = self._transact([(claim.key, self._claim_update(claim)) for claim in claims])
+        heads = self.heads(sorted(refused)) if refused else {}
+        results = []
+        for claim in claims:
+            if claim.key not in refused:
+                results.append(ClaimResult.CLAIMED)
+            elif (head := heads.get(claim.key)) is not None and head.supersedes(claim.version):
+                results.append(ClaimResult.STALE)
+            else:
+                results.append(ClaimResult.CONFLICT)
+        return results
+
+    def _claim_update(self, claim: Claim) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Key": {"pk": {"S": claim.key}},
+            "UpdateExpression": (
+                "SET version = :v, orderingId = :o, #status = :claimed, eventId = :e, eventType = :t, "
+                "subject = :s, attempts = :a REMOVE pushedAt"
+            ),
+            "ConditionExpression": _CLAIM_CONDITION,
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":v": {"N": str(claim.version)},
+                ":o": {"N": str(claim.ordering_id)},
+                ":claimed": {"S": Status.CLAIMED.value},
+                ":e": {"S": claim.event_id},
+                ":t": {"S": claim.event_type},
+                ":s": {"S": claim.subject},
+                ":a": {"N": str(claim.attempts)},
+            },
+        }
 
     def record_accepted(self, accepted: Iterable[Accepted]) -> None:
-        for record in accepted:
-            values: dict[str, Any] = {
-                ":v": {"N": str(record.version)},
-                ":o": {"N": str(record.ordering_id)},
-                ":accepted": {"S": Status.ACCEPTED.value},
-                ":at": {"N": str(record.pushed_at_ms)},
-                ":kind": {"S": record.kind},
-                ":op": {"S": record.operation},
-                ":ttl": {"N": str(record.expires_at)},
-                ":a": {"N": str(record.attempts)},
-            }
-            sets = [
-                "#status = :accepted",
-                "pushedAt = :at",
-                "kind = :kind",
-                "operation = :op",
-                "expiresAt = :ttl",
-                "attempts = :a",
-            ]
-            removes = ["failureReason"]
-            if record.file_id:
-                sets.append("fileId = :f")
-                values[":f"] = {"S": record.file_id}
+        # A record whose condition fails was superseded by a newer claim, which owns the row now.
+        self._transact([(record.key, self._accepted_update(record)) for record in accepted])
+
+    def _accepted_update(self, record: Accepted) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            ":v": {"N": str(record.version)},
+            ":o": {"N": str(record.ordering_id)},
+            ":accepted": {"S": Status.ACCEPTED.value},
+            ":at": {"N": str(record.pushed_at_ms)},
+            ":kind": {"S": record.kind},
+            ":op": {"S": record.operation},
+            ":ttl": {"N": str(record.expires_at)},
+            ":a": {"N": str(record.attempts)},
+        }
+        sets = [
+            "#status = :accepted",
+            "pushedAt = :at",
+            "kind = :kind",
+            "operation = :op",
+            "expiresAt = :ttl",
+            "attempts = :a",
+        ]
+        removes = ["failureReason"]
+        if record.file_id:
+            sets.append("fileId = :f")
+            values[":f"] = {"S": record.file_id}
+        else:
+            removes.append("fileId")
+        if record.change is not None:
+            sets.append("change = :c")
+            values[":c"] = {"B": record.change}
+        else:
+            removes.append("change")
+        return {
+            "TableName": self._table,
+            "Key": {"pk": {"S": record.key}},
+            "UpdateExpression": f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+            # Only the push that holds the row: a newer claim since then owns it.
+            "ConditionExpression": "version = :v AND orderingId = :o",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": values,
+        }
+
+    def _transact(self, updates: Sequence[tuple[str, dict[str, Any]]]) -> set[str]:
+        """Run the updates (distinct keys) in transactions; the keys whose condition failed.
+
+        A transaction is all or nothing, so a refused condition cancels its neighbours: they are
+        sent again without the refused ones. Conflicts and throttling are retried with backoff.
+        """
+        refused: set[str] = set()
+        for chunk in _transaction_chunks(updates):
+            pending = chunk
+            for attempt in range(TRANSACTION_ATTEMPTS):
+                if not pending:
+                    break
+                try:
+                    self._db.transact_write_items(TransactItems=[{"Update": update} for _, update in pending])
+                    break
+                except self._db.exceptions.TransactionCanceledException as exc:
+                    reasons = exc.response.get("CancellationReasons") or []
+                    if len(reasons) != len(pending):
+                        raise
+                    codes = [str(reason.get("Code")) for reason in reasons]
+                    refused.update(
+                        key
+                        for (key, _), code in zip(pending, codes, strict=True)
+                        if code == "ConditionalCheckFailed"
+                    )
+                    pending = [
+                        entry
+                        for entry, code in zip(pending, codes, strict=True)
+                        if code != "ConditionalCheckFailed"
+                    ]
+                    if any(code not in ("None", "ConditionalCheckFailed") for code in codes):
+                        time.sleep(min(1.0, 0.05 * 2**attempt) * random.random())  # conflict or throttling
             else:
-                removes.append("fileId")
-            if record.change is not None:
-                sets.append("change = :c")
-                values[":c"] = {"B": record.change}
-            else:
-                removes.append("change")
-            try:
-                self._db.update_item(
-                    TableName=self._table,
-                    Key={"pk": {"S": record.key}},
-                    UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
-                    # Only the push that holds the row: a newer claim since then owns it.
-                    ConditionExpression="version = :v AND orderingId = :o",
-                    ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues=values,
-                )
-            except self._db.exceptions.ConditionalCheckFailedException:
-                continue
+                if pending:
+                    raise RuntimeError(
+                        f"ledger transaction still conflicting after {TRANSACTION_ATTEMPTS} attempts"
+                    )
+        return refused
 
     # --- what the validator and the operator tools need ---------------------------------------------
 
@@ -215,6 +272,23 @@ class DynamoDBLedger:
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+
+def _transaction_chunks(
+    updates: Sequence[tuple[str, dict[str, Any]]],
+) -> Iterable[list[tuple[str, dict[str, Any]]]]:
+    chunk: list[tuple[str, dict[str, Any]]] = []
+    size = 0
+    for key, update in updates:
+        values = update["ExpressionAttributeValues"].values()
+        weight = 200 + sum(len(v.get("B", b"")) + len(v.get("S", "")) for v in values)
+        if chunk and (len(chunk) == TRANSACTION_MAX_ACTIONS or size + weight > TRANSACTION_MAX_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append((key, update))
+        size += weight
+    if chunk:
+        yield chunk
 
 
 def _row(item: dict[str, Any]) -> Row:
