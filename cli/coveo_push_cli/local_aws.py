@@ -100,10 +100,11 @@ class MotoServer:
     ) -> None:
         self.stop()
 
-    def client(self, service: str, **config: Any) -> Any:
-        """A boto3 client bound to this server. S3 signs with SigV4 so presigned URLs are v4."""
+    def client(self, service: str, config: Config | None = None, **options: Any) -> Any:
+        """A boto3 client bound to this server, called like `boto3.client(service, config=...)`;
+        `options` are botocore Config fields. S3 signs with SigV4 so presigned URLs are v4."""
         if service == "s3":
-            config.setdefault("signature_version", "s3v4")
+            options.setdefault("signature_version", "s3v4")
         # One session for every client: it caches the service models (a fresh session re-reads
         # ~20 MB of JSON). Sessions are not thread-safe, hence the lock; the clients are.
         with self._session_lock:
@@ -115,7 +116,7 @@ class MotoServer:
                 region_name=self.region,
                 aws_access_key_id=FAKE_ACCESS_KEY_ID,
                 aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
-                config=Config(**config),
+                config=Config(**options).merge(config) if config else Config(**options),
             )
 
 

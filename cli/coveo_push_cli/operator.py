@@ -31,7 +31,7 @@ from connector.validator import repush_stored_change
 
 from .local_aws import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, REGION
 
-ClientFactory = Callable[[str], Any]  # service name → boto3 client
+ClientFactory = Callable[..., Any]  # (service name, config=None) → boto3 client
 QUEUES = {
     "item": ("ITEM_DEAD_LETTER_QUEUE_URL", "ITEM_QUEUE_URL"),
     "identity": ("IDENTITY_DEAD_LETTER_QUEUE_URL", "IDENTITY_QUEUE_URL"),
@@ -265,7 +265,7 @@ def client_factory(local_endpoint: str | None) -> ClientFactory:
     if not local_endpoint:
         return session.client  # type: ignore[no-any-return]
 
-    def local_client(service: str) -> Any:
+    def local_client(service: str, config: Any = None) -> Any:
         # The local run provisions in moto's default region with fake credentials.
         return session.client(
             service,
@@ -273,6 +273,7 @@ def client_factory(local_endpoint: str | None) -> ClientFactory:
             region_name=REGION,
             aws_access_key_id=FAKE_ACCESS_KEY_ID,
             aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+            config=config,
         )
 
     return local_client

@@ -101,8 +101,8 @@ class Ledger(Protocol):
     def claim(self, claim: Claim) -> ClaimResult: ...
 
     def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult]:
-        """`claim` for each (distinct keys), results in order; the DynamoDB ledger makes it a few
-        transactions instead of one round trip per key."""
+        """`claim` for each (distinct keys), results in order; the DynamoDB ledger runs them
+        concurrently instead of one round trip after another."""
         ...
 
     def record_accepted(self, accepted: Iterable[Accepted]) -> None: ...

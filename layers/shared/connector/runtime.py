@@ -13,7 +13,7 @@ from typing import Any
 
 from coveo_push_api import CoveoClient, PushLimits
 
-from .adapters.dynamodb_ledger import DynamoDBLedger
+from .adapters.dynamodb_ledger import LEDGER_CONCURRENCY, DynamoDBLedger
 from .adapters.s3_content import S3Content
 from .adapters.sqs_dead_letters import SqsDeadLetters
 from .pipeline import Pipeline, PipelineSettings
@@ -44,12 +44,12 @@ class Runtime:
     """What a function builds once per container: settings, AWS clients, the Coveo client."""
 
     settings: ConnectorSettings
-    client: Callable[[str], Any]  # boto3 client factory: service name → client
+    client: Callable[..., Any]  # boto3 client factory: (service name, **options) → client
     coveo: CoveoClient
 
     @classmethod
     def from_env(
-        cls, env: Mapping[str, str] | None = None, client: Callable[[str], Any] | None = None
+        cls, env: Mapping[str, str] | None = None, client: Callable[..., Any] | None = None
     ) -> Runtime:
         """`client` makes boto3 clients (the local run points them at moto); default: boto3's own."""
         settings = ConnectorSettings.from_env(env if env is not None else os.environ)
@@ -72,7 +72,11 @@ class Runtime:
         return cls(settings, client, coveo)
 
     def ledger(self) -> DynamoDBLedger:
-        return DynamoDBLedger(self.client("dynamodb"), self.settings.ledger_table)
+        from botocore.config import Config
+
+        # One connection per concurrent ledger write (boto3's default pool holds 10).
+        client = self.client("dynamodb", config=Config(max_pool_connections=LEDGER_CONCURRENCY))
+        return DynamoDBLedger(client, self.settings.ledger_table, LEDGER_CONCURRENCY)
 
     def pipeline(self, kind: str, function_name: str) -> Pipeline:
         settings = self.settings

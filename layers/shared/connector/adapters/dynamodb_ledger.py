@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import random
-import time
+import contextlib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..ledger import Accepted, Claim, ClaimResult, Head, Page, Row, Status
@@ -12,10 +12,9 @@ from ..ledger import Accepted, Claim, ClaimResult, Head, Page, Row, Status
 # Index the validator reads: ACCEPTED rows by push time. CLAIMED rows have no pushedAt, so they
 # stay out of it until Coveo accepts them.
 STATUS_INDEX = "byStatus"
-# DynamoDB transactions: at most 100 actions and 4 MB; stored changes can be 300 KB each.
-TRANSACTION_MAX_ACTIONS = 100
-TRANSACTION_MAX_BYTES = 3_500_000
-TRANSACTION_ATTEMPTS = 5
+# Concurrent conditional writes per invocation (the boto3 client is thread-safe; its connection
+# pool is sized to match in runtime.py).
+LEDGER_CONCURRENCY = 16
 
 _CLAIM_CONDITION = (
     "attribute_not_exists(pk) OR "
@@ -25,9 +24,11 @@ _CLAIM_CONDITION = (
 
 
 class DynamoDBLedger:
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: Any, table_name: str, concurrency: int = LEDGER_CONCURRENCY) -> None:
         self._db = client
         self._table = table_name
+        self._concurrency = concurrency
+        self._executor: ThreadPoolExecutor | None = None
 
     def heads(self, keys: Sequence[str]) -> dict[str, Head]:
         heads: dict[str, Head] = {}
@@ -50,23 +51,19 @@ class DynamoDBLedger:
         return heads
 
     def claim(self, claim: Claim) -> ClaimResult:
-        return self.claim_many([claim])[0]
+        try:
+            self._db.update_item(**self._claim_update(claim))
+        except self._db.exceptions.ConditionalCheckFailedException:
+            head = self.heads([claim.key]).get(claim.key)
+            if head is not None and head.supersedes(claim.version):
+                return ClaimResult.STALE
+            return ClaimResult.CONFLICT
+        return ClaimResult.CLAIMED
 
     def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult]:
-        """Each claim is its own conditional update, written in transactions of up to 100 keys: one
-        round trip per 100 changes instead of one per change. A key whose condition failed is read
-        back to tell a stale change from a lost race on the orderingId."""
-        refused = self._transact([(claim.key, self._claim_update(claim)) for claim in claims])
-        heads = self.heads(sorted(refused)) if refused else {}
-        results = []
-        for claim in claims:
-            if claim.key not in refused:
-                results.append(ClaimResult.CLAIMED)
-            elif (head := heads.get(claim.key)) is not None and head.supersedes(claim.version):
-                results.append(ClaimResult.STALE)
-            else:
-                results.append(ClaimResult.CONFLICT)
-        return results
+        """Each claim is its own conditional update; they run concurrently (keys are distinct), so
+        a batch of 100 changes waits for about 100 / concurrency round trips, not 100."""
+        return list(self._pool().map(self.claim, claims))
 
     def _claim_update(self, claim: Claim) -> dict[str, Any]:
         return {
@@ -90,8 +87,17 @@ class DynamoDBLedger:
         }
 
     def record_accepted(self, accepted: Iterable[Accepted]) -> None:
-        # A record whose condition fails was superseded by a newer claim, which owns the row now.
-        self._transact([(record.key, self._accepted_update(record)) for record in accepted])
+        list(self._pool().map(self._accept, accepted))
+
+    def _accept(self, record: Accepted) -> None:
+        # A failed condition means superseded: a newer claim owns the row now.
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+            self._db.update_item(**self._accepted_update(record))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="ledger")
+        return self._executor
 
     def _accepted_update(self, record: Accepted) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -132,45 +138,6 @@ class DynamoDBLedger:
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": values,
         }
-
-    def _transact(self, updates: Sequence[tuple[str, dict[str, Any]]]) -> set[str]:
-        """Run the updates (distinct keys) in transactions; the keys whose condition failed.
-
-        A transaction is all or nothing, so a refused condition cancels its neighbours: they are
-        sent again without the refused ones. Conflicts and throttling are retried with backoff.
-        """
-        refused: set[str] = set()
-        for chunk in _transaction_chunks(updates):
-            pending = chunk
-            for attempt in range(TRANSACTION_ATTEMPTS):
-                if not pending:
-                    break
-                try:
-                    self._db.transact_write_items(TransactItems=[{"Update": update} for _, update in pending])
-                    break
-                except self._db.exceptions.TransactionCanceledException as exc:
-                    reasons = exc.response.get("CancellationReasons") or []
-                    if len(reasons) != len(pending):
-                        raise
-                    codes = [str(reason.get("Code")) for reason in reasons]
-                    refused.update(
-                        key
-                        for (key, _), code in zip(pending, codes, strict=True)
-                        if code == "ConditionalCheckFailed"
-                    )
-                    pending = [
-                        entry
-                        for entry, code in zip(pending, codes, strict=True)
-                        if code != "ConditionalCheckFailed"
-                    ]
-                    if any(code not in ("None", "ConditionalCheckFailed") for code in codes):
-                        time.sleep(min(1.0, 0.05 * 2**attempt) * random.random())  # conflict or throttling
-            else:
-                if pending:
-                    raise RuntimeError(
-                        f"ledger transaction still conflicting after {TRANSACTION_ATTEMPTS} attempts"
-                    )
-        return refused
 
     # --- what the validator and the operator tools need ---------------------------------------------
 
@@ -272,23 +239,6 @@ class DynamoDBLedger:
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
         return True
-
-
-def _transaction_chunks(
-    updates: Sequence[tuple[str, dict[str, Any]]],
-) -> Iterable[list[tuple[str, dict[str, Any]]]]:
-    chunk: list[tuple[str, dict[str, Any]]] = []
-    size = 0
-    for key, update in updates:
-        values = update["ExpressionAttributeValues"].values()
-        weight = 200 + sum(len(v.get("B", b"")) + len(v.get("S", "")) for v in values)
-        if chunk and (len(chunk) == TRANSACTION_MAX_ACTIONS or size + weight > TRANSACTION_MAX_BYTES):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append((key, update))
-        size += weight
-    if chunk:
-        yield chunk
 
 
 def _row(item: dict[str, Any]) -> Row:
