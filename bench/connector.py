@@ -13,6 +13,7 @@ event source mapping is (BatchSize 100), with two local adjustments:
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import time
@@ -135,12 +136,12 @@ def build(spec: dict[str, Any], counter: CallCounter | None = None) -> tuple[Any
     from coveo_push_cli.local_stack import FUNCTIONS, CoveoTarget, LocalStack
     from coveo_push_cli.poller import SqsEventSourcePoller
 
-    threads = int(spec.get("ledger_threads", 1))
+    threads = spec.get("ledger_threads")  # None: the ledger's own concurrency
     aws = RemoteMoto(
         spec["moto_url"],
         counter,
         dynamodb_latency_ms=float(spec.get("dynamodb_latency_ms", 0)),
-        max_pool_connections=max(10, threads),
+        max_pool_connections=max(16, int(threads or 0)),
     )
     resources = resources_from_json(spec["resources"])
     target = CoveoTarget(spec["coveo_url"], ORG, SOURCE, PROVIDER)
@@ -149,12 +150,11 @@ def build(spec: dict[str, Any], counter: CallCounter | None = None) -> tuple[Any
     kind, function_name = FUNCTIONS[queue]
     handler = make_lambda_handler(kind, function_name)
     pipeline = stack.pipeline(queue)  # the cold-start work: secret, clients
-    if threads > 1:  # bench.profile's what-if (bench/experiments.py)
-        from .experiments import concurrent_pipeline
+    if threads is not None:  # bench.profile's what-if: the ledger's write concurrency
+        from connector.adapters.dynamodb_ledger import DynamoDBLedger
 
-        pipeline = concurrent_pipeline(
-            pipeline, aws.client("dynamodb"), resources.tables["LedgerTable"], threads
-        )
+        ledger = DynamoDBLedger(aws.client("dynamodb"), resources.tables["LedgerTable"], int(threads))
+        pipeline = dataclasses.replace(pipeline, ledger=ledger)
 
     def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return handler(event, context, pipeline=pipeline)
