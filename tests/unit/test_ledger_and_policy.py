@@ -69,7 +69,9 @@ def test_coalesce_keeps_newest_and_first_of_equals() -> None:
         [change("a1", 1), change("b1", 5, "file://b"), change("a3", 3), change("a3dup", 3), change("a2", 2)]
     )  # type: ignore[list-item]
     assert [(m, c.version) for m, c in result.winners] == [("a3", 3), ("b1", 5)]
-    assert sorted(m for m, _ in result.superseded) == ["a1", "a2", "a3dup"]
+    assert sorted(m for m, _, _ in result.superseded) == ["a1", "a2", "a3dup"]
+    # Each superseded message keeps its own change (its event id, for the log) and names its successor.
+    assert {m: (c.event_id, newer.version) for m, c, newer in result.superseded}["a1"] == ("a1", 3)
 
 
 class TestItemPolicy:

@@ -141,14 +141,50 @@ def test_entries_older_than_the_push_do_not_count() -> None:
     assert validator.run().pending == 1
 
 
-def test_no_log_entry_past_the_deadline_fails() -> None:
+def test_no_log_entry_past_the_deadline_is_pushed_again() -> None:
+    """Coveo answered 202 and never processed it: the stored change is pushed again."""
     clock = Clock(T0)
-    ledger, pipeline, _, validator = setup(clock)
+    _, pipeline, _, validator = setup(clock)
     pushed(pipeline, item_event("file://lost"))
     clock.now = T0 + 3_601_000
     report = validator.run()
-    assert report.failed == 1
+    assert (report.repushed, report.failed) == (1, 0)
+    assert [c.name for c in pipeline.coveo.calls] == ["push_item", "push_item"]  # type: ignore[attr-defined]
+
+
+def test_no_log_entry_past_the_deadline_fails_once_repushes_are_spent() -> None:
+    clock = Clock(T0)
+    ledger, pipeline, reader, _ = setup(clock)
+    validator = Validator(
+        ValidatorSettings(
+            wx.SOURCE_ID, wx.PROVIDER_ID, processing_delay_s=0, deadline_s=3600, max_repushes=0
+        ),
+        ledger,
+        reader,
+        repush=lambda k: pipeline,
+        clock_ms=clock,
+    )
+    pushed(pipeline, item_event("file://lost"))
+    clock.now = T0 + 3_601_000
+    assert validator.run().failed == 1
     assert ledger.outcomes["item#file://lost"][1] == "no indexing log entry within 60 minutes of the push"
+
+
+def test_a_verdict_about_another_push_of_the_item_does_not_count() -> None:
+    """A late, older push skipped (or rejected) after this one was applied says nothing about it."""
+    clock = Clock(T0)
+    ledger, pipeline, reader, validator = setup(clock)
+    pushed(pipeline, item_event("file://a", version=2))
+    ordering = ledger.rows["item#file://a"].ordering_id
+    clock.now = T0 + 60_000
+    reader.entries = [
+        entry("file://a", "INDEXING", "COMPLETED", T0 + 1_000, orderingId=ordering),
+        entry(
+            "file://a", "CONSUMING", "SKIPPED", T0 + 2_000, orderingId=ordering - 5, reason="lower orderingId"
+        ),
+        entry("file://a", "PROCESSING", "REJECTED", T0 + 2_000, orderingId=ordering - 5, error="old push"),
+    ]
+    assert validator.run().verified == 1
 
 
 def test_unknown_identity_is_repushed_then_verified() -> None:

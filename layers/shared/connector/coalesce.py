@@ -14,7 +14,9 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Coalesced(Generic[T]):
     winners: list[tuple[T, Change]]  # the newest change per key, with its message
-    superseded: list[tuple[T, Change]]  # an older (or duplicate) change's message, and what supersedes it
+    superseded: list[
+        tuple[T, Change, Change]
+    ]  # an older (or duplicate) change, its message, and its successor
 
 
 def coalesce(changes: Iterable[tuple[T, Change]]) -> Coalesced[T]:
@@ -24,18 +26,18 @@ def coalesce(changes: Iterable[tuple[T, Change]]) -> Coalesced[T]:
     """
     best: dict[str, tuple[T, Change]] = {}
     order: list[str] = []
-    losers: list[tuple[T, str]] = []
+    losers: list[tuple[T, Change]] = []
     for message, change in changes:
         current = best.get(change.key)
         if current is None:
             best[change.key] = (message, change)
             order.append(change.key)
         elif change.version > current[1].version:
-            losers.append((current[0], change.key))
+            losers.append(current)
             best[change.key] = (message, change)
         else:
-            losers.append((message, change.key))
+            losers.append((message, change))
     return Coalesced(
         winners=[best[key] for key in order],
-        superseded=[(message, best[key][1]) for message, key in losers],
+        superseded=[(message, change, best[change.key][1]) for message, change in losers],
     )

@@ -7,6 +7,7 @@ container per batch need the whole batch at once, so this builds the partial bat
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -31,11 +32,19 @@ def _namespace() -> str:
     return os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or NAMESPACE
 
 
+def quiet_wire_loggers() -> None:
+    """botocore and urllib3 log request and response bodies at DEBUG, GetSecretValue's SecretString
+    (the API key) included: keep them at INFO whatever level Lambda's log controls set."""
+    for name in ("botocore", "boto3", "urllib3", "httpcore", "httpx"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
 def make_lambda_handler(kind: str, function_name: str) -> LambdaHandler:
     """The Lambda entry point of one function: JSON logs, EMF metrics, a pipeline built at cold start.
 
     Tests call it with a `pipeline=` of fakes; in Lambda the pipeline comes from the environment.
     """
+    quiet_wire_loggers()
     logger = Logger(service=function_name)
     metrics = Metrics(namespace=_namespace(), service=function_name)
     built: list[Pipeline] = []
@@ -112,6 +121,7 @@ def make_validator_handler(function_name: str) -> LambdaHandler:
 
     from .validator import Validator
 
+    quiet_wire_loggers()
     logger = Logger(service=function_name)
     metrics = Metrics(namespace=_namespace(), service=function_name)
     built: list[Validator] = []

@@ -207,9 +207,9 @@ class Pipeline:
         try:
             valid = self._parse_all(messages, report)
             coalesced = coalesce(valid)
-            for message, newer in coalesced.superseded:
+            for message, change, newer in coalesced.superseded:
                 report.set(
-                    message, Disposition.STALE, newer, f"superseded in this batch by version {newer.version}"
+                    message, Disposition.STALE, change, f"superseded in this batch by version {newer.version}"
                 )
             claimed = self._claim(coalesced.winners, report)
             if claimed:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from coveo_push_api import CoveoError
+from coveo_push_api import CoveoError, CoveoNotFoundError
 from coveo_push_api.models import (
     LogEntry,
     LogResult,
@@ -184,6 +184,12 @@ class Validator:
         identity_type, _, name = row.subject.partition(" ")
         try:
             entity = self.coveo.get_security_cache_entity(self.settings.provider_id, name, identity_type)
+        except CoveoNotFoundError as error:
+            if row.operation == "identity.deleted":
+                self._verified(row, now, report)  # the cache never had it: nothing is left to see
+            else:
+                self._pending(row, now, report, f"security cache does not know the identity: {error}")
+            return
         except CoveoError as error:
             report.warnings.append(f"security cache unavailable for {row.subject}: {error}")
             self._pending(row, now, report, f"security cache unavailable: {error}")
@@ -205,7 +211,12 @@ class Validator:
                     row, "security cache shows the identity DISABLED after it was pushed", now, report
                 )
         elif state == "UP_TO_DATE":
-            self._verified(row, now, report)
+            updated = _epoch_ms(entity.last_update_date)
+            if updated is not None and updated < row.pushed_at_ms:
+                # Up to date with an earlier push: this one has not reached the cache (yet).
+                self._pending(row, now, report, "no security cache update since the push")
+            else:
+                self._verified(row, now, report)
         else:
             self._pending(row, now, report, f"security cache state {state}")
 
@@ -218,12 +229,14 @@ class Validator:
     def _pending(self, row: Row, now: int, report: ValidationReport, why: str) -> None:
         age_s = (now - row.pushed_at_ms) / 1000
         if age_s > self.settings.deadline_s:
+            # Coveo answered 202 and then never processed it: pushing the stored change again is
+            # the fix, within the same bound as other retriable failures.
             self._failed(
                 row,
                 f"{why} within {_duration(self.settings.deadline_s)} of the push",
                 now,
                 report,
-                retriable=False,
+                retriable=True,
             )
             return
         report.pending += 1
@@ -326,18 +339,39 @@ def repush_stored_change(
 
 
 def _item_verdict(row: Row, entries: list[LogEntry]) -> tuple[Status, str] | None:
-    """VERIFIED on an INDEXING COMPLETED entry, FAILED on ERROR / REJECTED / SKIPPED, else None."""
-    for entry in entries:
+    """VERIFIED on an INDEXING COMPLETED entry, FAILED on ERROR or REJECTED, else None (pending).
+
+    Where an entry names its operation's orderingId, only entries of this push count: a late older
+    push's verdict (often SKIPPED, because this newer one was applied first) says nothing about it.
+    A SKIPPED entry is never this push's failure: only a higher orderingId skips it, and the ledger
+    gives this key's newest push the highest one.
+    """
+    ours = [e for e in entries if _ordering_id(e) in (None, row.ordering_id)]
+    for entry in ours:
         if entry.result in ("ERROR", "REJECTED"):
             return Status.FAILED, entry.reason() or f"{entry.task} {entry.result}"
-        if entry.result == "SKIPPED":
-            return (
-                Status.FAILED,
-                f"skipped by Coveo: {entry.reason() or 'a newer operation was already applied'}",
-            )
-    for entry in entries:
+    for entry in ours:
         if entry.task == "INDEXING" and entry.result in ("COMPLETED", "WARNING"):
             return Status.VERIFIED, ""
+    return None
+
+
+def _ordering_id(entry: LogEntry) -> int | None:
+    value = entry.meta.get("orderingId")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _epoch_ms(value: int | str | None) -> int | None:
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+        except ValueError:
+            return None
     return None
 
 
