@@ -13,7 +13,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install install-sam test test-fast lint format demo bench clean
+.PHONY: install install-sam test test-fast lint format demo bench soak clean
 
 install: $(STAMP)
 
@@ -55,6 +55,10 @@ demo: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# 50,000 events through the local pipeline under faults; prints the counts and the wall time.
+soak: install
+	$(BIN)/python -m tests.reliability.soak
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,78 @@
+"""Fixtures of the reliability tier: a recording stack on the shared moto server and emulator."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aws_lambda_powertools import Logger
+
+from coveo_emulator.server import EmulatorServer
+from coveo_push_cli.local_aws import LocalResources, MotoServer
+from coveo_push_cli.local_stack import CoveoTarget
+
+# The root conftest registers tests.pipeline.stack for every test, but the fixtures it builds on
+# live in tests/pipeline/conftest.py, which pytest only applies under tests/pipeline.
+from tests.pipeline.conftest import local_api_key, local_resources, moto_server, template_path
+
+from .harness import ReliabilityStack
+
+__all__ = ["local_api_key", "local_resources", "moto_server", "template_path"]
+
+# Validator settings for the tier: no processing delay (the emulator applies at once), and a push
+# with no verdict 2 s after its 202 is FAILED (production: 5 minutes and an hour).
+TIER_OVERRIDES = {
+    "SAFETY_MARGIN_SECONDS": "1",
+    "PROCESSING_DELAY_SECONDS": "0",
+    "VALIDATION_DEADLINE_SECONDS": "2",
+    "MAX_REPUSHES": "3",
+}
+# Small batches so a few hundred events make enough requests for every fault class.
+TIER_PARAMETERS = {
+    "MaximumBatchingWindowInSeconds": "0",
+    "ItemBatchSize": "10",
+    "IdentityBatchSize": "10",
+    "FunctionTimeoutSeconds": "30",
+}
+
+
+@pytest.fixture
+def rstack(
+    moto_server: MotoServer,
+    local_resources: LocalResources,
+    coveo_server: EmulatorServer,
+    template_path: Path,
+) -> ReliabilityStack:
+    httpx.post(f"{coveo_server.base_url}/_emulator/reset", json={}).raise_for_status()
+    config = coveo_server.config
+    target = CoveoTarget(coveo_server.base_url, config.organization_id, config.source_id, config.provider_id)
+    return ReliabilityStack(
+        moto_server,
+        local_resources,
+        target,
+        template_path,
+        overrides=dict(TIER_OVERRIDES),
+        template_parameters=dict(TIER_PARAMETERS),
+    )
+
+
+@pytest.fixture
+def function_logs() -> Iterator[io.StringIO]:
+    """What the functions' Powertools loggers write (CloudWatch in AWS), for this test only.
+
+    Powertools configures a service's logger once per process, on the stream it saw first (an
+    earlier test's, closed since): point those handlers here while the test runs.
+    """
+    written = io.StringIO()
+    handlers = []
+    for service in ("push_items", "push_identities", "validate_pushes"):
+        Logger(service=service)
+        handlers += [h for h in logging.getLogger(service).handlers if isinstance(h, logging.StreamHandler)]
+    previous = [h.setStream(written) for h in handlers]
+    yield written
+    for handler, stream in zip(handlers, previous, strict=True):
+        handler.setStream(stream)
