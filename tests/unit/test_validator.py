@@ -307,3 +307,24 @@ def test_a_repush_not_accepted_goes_back_to_the_validator_not_stuck_claimed() ->
     assert (row.failure_reason or "").startswith("re-push not accepted yet: transient")
     clock.now = T0 + 120_000
     assert validator.run().repushed == 1  # the next run tries again
+
+
+def test_a_delete_is_verified_only_when_the_identity_is_disabled() -> None:
+    clock = Clock(T0)
+    ledger, pipeline, reader, validator = setup(clock, kind="identity")
+    gone = {
+        "specversion": "1.0",
+        "id": "d",
+        "source": "s",
+        "type": "identity.deleted",
+        "data": {"identity": {"name": "Old", "type": "GROUP"}, "version": 1},
+    }
+    pushed(pipeline, gone)
+    clock.now = T0 + 60_000
+    reader.cache = {"GROUP Old": "UP_TO_DATE"}  # an older upsert landed; the delete has not
+    assert (validator.run().pending, ledger.rows[f"identity#{wx.PROVIDER_ID}#GROUP#Old"].status) == (
+        1,
+        Status.ACCEPTED,
+    )
+    reader.cache = {"GROUP Old": "DISABLED"}
+    assert validator.run().verified == 1

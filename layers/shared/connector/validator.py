@@ -212,7 +212,10 @@ class Validator:
                 )
         elif state == "UP_TO_DATE":
             updated = _epoch_ms(entity.last_update_date)
-            if updated is not None and updated < row.pushed_at_ms:
+            if row.operation == "identity.deleted":
+                # A delete disables: an identity still up to date has not seen it (yet).
+                self._pending(row, now, report, "the identity is not DISABLED in the security cache")
+            elif updated is not None and updated < row.pushed_at_ms:
                 # Up to date with an earlier push: this one has not reached the cache (yet).
                 self._pending(row, now, report, "no security cache update since the push")
             else:
