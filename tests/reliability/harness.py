@@ -136,9 +136,9 @@ def make_workload(
     users = [f"{prefix}user-{i:03d}" for i in range(max(4, identities // 6))]
     team_names = [f"{prefix}team-{i:03d}" for i in range(teams or max(2, identities // 8))]
     spare = identities - len(users) - len(team_names)
-    temps = [
-        f"{prefix}tmp-{i:03d}" for i in range(spare if group_versions == 1 else max(1, identities // 16))
-    ]
+    # Enough tmp groups that the versions add up to exactly `identities`.
+    needed = -(-(identities - len(users)) // group_versions) - len(team_names)
+    temps = [f"{prefix}tmp-{i:03d}" for i in range(max(1, identities // 16, needed))]
     groups = temps + team_names
     if spare < len(temps) or not temps:
         raise ValueError(f"{identities} identity events are too few for this workload shape")
@@ -186,18 +186,6 @@ def interleave(events: Sequence[dict[str, Any]], seed: int) -> list[dict[str, An
     rng.shuffle(slots)
     queues = {key: iter(versions) for key, versions in by_key.items()}
     return [next(queues[key]) for key in slots]
-
-
-def waves(events: Sequence[dict[str, Any]], seed: int) -> list[list[dict[str, Any]]]:
-    """Every key's first version, then every key's second, and so on, each wave shuffled."""
-    rng = random.Random(seed)
-    by_version: dict[int, list[dict[str, Any]]] = {}
-    for event in events:
-        by_version.setdefault(event["data"]["version"], []).append(event)
-    ordered = [by_version[version] for version in sorted(by_version)]
-    for wave in ordered:
-        rng.shuffle(wave)
-    return ordered
 
 
 def disorder(events: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:

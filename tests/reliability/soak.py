@@ -114,15 +114,17 @@ def soak(events: int, workers: int, chunk: int, seed: int) -> int:
             ("identities", IDENTITY_QUEUE, interleave(workload.identities, seed)),
             ("items", ITEM_QUEUE, interleave(workload.items, seed)),
         ):
-            phase = time.monotonic()
             for start in range(0, len(batch), chunk):
+                phase = time.monotonic()
                 stack.send(batch[start : start + chunk])
                 for result in stack.drain_with(workers, timeout_s=900, idle_sleep_s=0.25)[queue]:
                     drain_errors += not result.drained
+                phases[f"drain {name}"] = phases.get(f"drain {name}", 0.0) + time.monotonic() - phase
+                phase = time.monotonic()
                 report = stack.validate()  # the schedule's run
                 validator.update(verified=report.verified, failed=report.failed, repushed=report.repushed)
+                phases["validator runs"] = phases.get("validator runs", 0.0) + time.monotonic() - phase
                 progress(f"{name}: {min(start + chunk, len(batch))}/{len(batch)} sent and drained", started)
-            phases[f"drain + validate {name}"] = time.monotonic() - phase
         phase = time.monotonic()
         validator.update(stack.settle(timeout_s=300))
         phases["final validation"] = time.monotonic() - phase

@@ -107,7 +107,7 @@ class SlowLedgerWrite(_Delegate):
 def items_workload(rstack: ReliabilityStack) -> Workload:
     # 2-4 versions of most documents, sent oldest first: a killed batch's older versions come
     # back after newer ones were pushed, which is where "out of order" would show.
-    return make_workload(80, 16, seed=SEED, provider=rstack.coveo.provider_id, group_versions=1)
+    return make_workload(50, 16, seed=SEED, provider=rstack.coveo.provider_id, group_versions=1)
 
 
 def run_items(rstack: ReliabilityStack, workload: Workload) -> Any:

@@ -13,7 +13,7 @@ SEED = 424242
 def test_shuffled_duplicated_concurrent_delivery_ends_with_the_newest_of_everything(
     rstack: ReliabilityStack,
 ) -> None:
-    workload = make_workload(120, 40, seed=SEED, provider=rstack.coveo.provider_id)
+    workload = make_workload(100, 40, seed=SEED, provider=rstack.coveo.provider_id)
     copies = disorder(workload.events, SEED)
     assert len(copies) > len(workload.events)  # there really are duplicates
     assert len(workload.newest()) < len(workload.events)  # and older versions to lose to newer ones

@@ -12,12 +12,21 @@ import io
 import json
 import threading
 import time
+from typing import Any
 
 import pytest
 
 from connector.pipeline import Message
 
-from .harness import ITEM_QUEUE, ReliabilityStack, cloud_event, group_event, item_event, send_all
+from .harness import (
+    IDENTITY_QUEUE,
+    ITEM_QUEUE,
+    ReliabilityStack,
+    cloud_event,
+    group_event,
+    item_event,
+    send_all,
+)
 
 DOC = "file://gaps/one.txt"
 
@@ -38,6 +47,12 @@ def row(stack: ReliabilityStack, key: str) -> dict[str, str]:
 def indexed_rev(stack: ReliabilityStack) -> object:
     item = stack.emulator("state")["items"].get(DOC)
     return item["metadata"].get("rev") if item and item["indexed"] else None
+
+
+def team(stack: ReliabilityStack) -> dict[str, Any]:
+    """AlphaTeam as the security cache holds it."""
+    entities = stack.emulator("state")["identities"][stack.coveo.provider_id]
+    return next(entity for entity in entities if entity["name"] == "AlphaTeam")
 
 
 def push_team(stack: ReliabilityStack, members: list[str]) -> None:
@@ -61,14 +76,50 @@ def test_a_lost_identity_update_is_not_verified(rstack: ReliabilityStack) -> Non
     send_all(rstack, [group_event("AlphaTeam", 2, ["alice", "bob"])])
     rstack.drain_with(workers=1)
     rstack.settle(timeout_s=15)
-    group = next(
-        e
-        for e in rstack.emulator("state")["identities"][rstack.coveo.provider_id]
-        if e["name"] == "AlphaTeam"
-    )
     verified = row(rstack, f"identity#{rstack.coveo.provider_id}#GROUP#AlphaTeam")["status"] == "VERIFIED"
     # bob was added in v2: a VERIFIED v2 must mean the cache has him.
-    assert not verified or sorted(m["name"] for m in group["members"]) == ["alice", "bob"]
+    assert not verified or sorted(m["name"] for m in team(rstack)["members"]) == ["alice", "bob"]
+
+
+def test_a_lost_identity_delete_is_not_verified(rstack: ReliabilityStack) -> None:
+    push_team(rstack, ["alice"])
+    lose_next(rstack, "DELETE */permissions")
+    send_all(rstack, [group_event("AlphaTeam", 2, [], delete=True)])
+    rstack.drain_with(workers=1)
+    rstack.settle(timeout_s=15)
+    verified = row(rstack, f"identity#{rstack.coveo.provider_id}#GROUP#AlphaTeam")["status"] == "VERIFIED"
+    # A VERIFIED delete must mean the group grants nothing any more.
+    assert not verified or team(rstack)["state"] == "DISABLED"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="validator.py Validator._check_identity: an identity push is verified when the cache's "
+    "lastUpdateDate is not older than the push, but an older push of the same identity applied after "
+    "it (a slower concurrent invocation) sets that date too: a lost newer version is VERIFIED while "
+    "the cache holds the older one. Items match log entries by orderingId; identities have no such "
+    "proof in the cache API, so compare what the cache holds (members, or the entity's orderingId "
+    "where exposed) or re-push the newest row when an older one of its key was accepted after it",
+)
+def test_a_lost_identity_update_is_not_verified_by_a_late_older_one(rstack: ReliabilityStack) -> None:
+    # Two invocations at once: v1's push is slow and lands after v2 was sent; v2 is lost.
+    rules = [
+        {"route": "PUT */permissions", "action": "delay", "delaySeconds": 1.5, "count": 1},
+        {"route": "PUT */permissions", "action": "lose", "count": 1},
+    ]
+    rstack.emulator("faults", "PUT", {"seed": 1, "rules": rules})
+    pipeline = rstack.pipeline(IDENTITY_QUEUE)
+    older = group_event("AlphaTeam", 1, ["alice", "bob"])
+    first = threading.Thread(target=pipeline.process, args=([Message("m1", json.dumps(older))], lambda: 20.0))
+    first.start()
+    time.sleep(0.4)
+    newer = group_event("AlphaTeam", 2, ["alice"])  # bob leaves the team
+    pipeline.process([Message("m2", json.dumps(newer))], lambda: 20.0)
+    first.join()
+    rstack.settle(timeout_s=15)
+    verified = row(rstack, f"identity#{rstack.coveo.provider_id}#GROUP#AlphaTeam")["status"] == "VERIFIED"
+    # A VERIFIED v2 while the cache still lists bob: bob keeps seeing the team's documents.
+    assert not verified or sorted(m["name"] for m in team(rstack)["members"]) == ["alice"]
 
 
 def test_a_lost_item_update_is_not_verified_by_the_version_before(rstack: ReliabilityStack) -> None:
