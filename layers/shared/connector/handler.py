@@ -39,14 +39,18 @@ def quiet_wire_loggers() -> None:
         logging.getLogger(name).setLevel(logging.INFO)
 
 
+def _observability(function_name: str) -> tuple[Logger, Metrics]:
+    """A function's JSON logger and EMF metrics, with the wire loggers kept quiet."""
+    quiet_wire_loggers()
+    return Logger(service=function_name), Metrics(namespace=_namespace(), service=function_name)
+
+
 def make_lambda_handler(kind: str, function_name: str) -> LambdaHandler:
     """The Lambda entry point of one function: JSON logs, EMF metrics, a pipeline built at cold start.
 
     Tests call it with a `pipeline=` of fakes; in Lambda the pipeline comes from the environment.
     """
-    quiet_wire_loggers()
-    logger = Logger(service=function_name)
-    metrics = Metrics(namespace=_namespace(), service=function_name)
+    logger, metrics = _observability(function_name)
     built: list[Pipeline] = []
 
     @metrics.log_metrics
@@ -121,9 +125,7 @@ def make_validator_handler(function_name: str) -> LambdaHandler:
 
     from .validator import Validator
 
-    quiet_wire_loggers()
-    logger = Logger(service=function_name)
-    metrics = Metrics(namespace=_namespace(), service=function_name)
+    logger, metrics = _observability(function_name)
     built: list[Validator] = []
 
     @metrics.log_metrics
