@@ -53,6 +53,11 @@ API_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", DOCUMENT + "/permissions", platform_routes.get_permissions),
     ("GET", DOCUMENT + "/permissions/effective", platform_routes.get_effective_permissions),
     ("POST", REST + "/securitycache/entities/{providerId}/entity", platform_routes.get_cache_entity),
+    (
+        "POST",
+        REST + "/securitycache/entities/{providerId}/members/children",
+        platform_routes.get_cache_children,
+    ),
     ("GET", REST + "/securitycache/entities/{providerId}", platform_routes.list_cache_entities),
     ("GET", REST + "/sources/{sourceId}", platform_routes.get_source),
 ]

@@ -16,7 +16,7 @@ from coveo_emulator import calls, errors, wire
 from coveo_emulator.calls import Call
 from coveo_emulator.errors import CoveoError
 from coveo_emulator.permissions import ANONYMOUS, is_allowed, model_state, principal_of, reachable_users
-from coveo_emulator.state import Entity, Item, LogEntry, LogFilter
+from coveo_emulator.state import Entity, EntityKey, Item, LogEntry, LogFilter
 from coveo_emulator.wire import WireError
 
 LOG_OPERATIONS = (
@@ -366,8 +366,8 @@ def cache_entity_json(entity: Entity) -> dict[str, Any]:
     return out
 
 
-async def get_cache_entity(call: Call) -> Response:
-    """POST …/securitycache/entities/{providerId}/entity → DetailedSecurityCacheMemberModel."""
+async def _cache_entity_of_body(call: Call) -> Entity:
+    """The entity a SecurityCacheMemberModel body {name, type, provider, infos} names; 404 if unknown."""
     calls.check_org(call)
     provider = call.params["providerId"]
     if provider not in call.emu.config.known_providers:
@@ -395,7 +395,45 @@ async def get_cache_entity(call: Call) -> Response:
         )
     entity = cache.get(keys[0])
     assert entity is not None
-    return JSONResponse(cache_entity_json(entity))
+    return entity
+
+
+async def get_cache_entity(call: Call) -> Response:
+    """POST …/securitycache/entities/{providerId}/entity → DetailedSecurityCacheMemberModel."""
+    return JSONResponse(cache_entity_json(await _cache_entity_of_body(call)))
+
+
+async def get_cache_children(call: Call) -> Response:
+    """POST …/securitycache/entities/{providerId}/members/children → a page of the entity's members.
+
+    The members are those its last applied push declared (a group push replaces them), not users
+    that name the group in their wellKnowns; `recursive=true` follows member groups down.
+    """
+    entity = await _cache_entity_of_body(call)
+    recursive = (call.query("recursive") or "false").lower() == "true"
+    page = _int_param(call, "page", 0, 0, 1_000_000)
+    page_size = _int_param(call, "pageSize", 100, 1, 1000)
+    cache = call.emu.state.cache
+    seen: dict[EntityKey, None] = {}
+    pending = list(entity.members)
+    while pending:
+        key = pending.pop(0)
+        if key in seen or key == (entity.provider, entity.type, entity.name):
+            continue
+        seen[key] = None
+        member = cache.get(key)
+        if recursive and member is not None:
+            pending.extend(member.members)
+    members = [cache.get(key) for key in seen]
+    found = sorted((m for m in members if m is not None), key=lambda m: (m.type, m.name))
+    total = len(found)
+    return JSONResponse(
+        {
+            "items": [cache_entity_json(m) for m in found[page * page_size : (page + 1) * page_size]],
+            "totalEntries": total,
+            "totalPages": (total + page_size - 1) // page_size,
+        }
+    )
 
 
 async def list_cache_entities(call: Call) -> Response:

@@ -87,6 +87,44 @@ def test_security_cache_entity_route(worked_identities: Coveo) -> None:
     assert listing["totalEntries"] == 4 and listing["totalPages"] == 2
 
 
+def test_security_cache_children_are_the_members_of_the_last_applied_push(coveo: Coveo) -> None:
+    def children(name: str, **params: object) -> list[tuple[str, str]]:
+        response = coveo.http.post(
+            f"{coveo.rest}/securitycache/entities/{PROVIDER}/members/children",
+            params=params,
+            json={"name": name, "type": "Group", "provider": PROVIDER},
+        )
+        assert response.status_code == 200, response.text
+        return [(m["type"], m["name"]) for m in response.json()["items"]]
+
+    def member(name: str, identity_type: str = "USER") -> dict[str, str]:
+        return {"name": name, "type": identity_type}
+
+    coveo.put_identity({"identity": {"name": "Inner", "type": "GROUP"}, "members": [member("carol")]})
+    team = {"identity": {"name": "Team", "type": "GROUP"}}
+    coveo.put_identity({**team, "members": [member("alice"), member("bob"), member("Inner", "GROUP")]})
+    assert children("Team") == [("Group", "Inner"), ("User", "alice"), ("User", "bob")]
+    assert children("Team", recursive="true") == [
+        ("Group", "Inner"),
+        ("User", "alice"),
+        ("User", "bob"),
+        ("User", "carol"),
+    ]
+    assert children("Team", pageSize=2, page=1) == [("User", "bob")]
+    coveo.put_identity({**team, "members": [member("alice")]})  # a group push replaces its members
+    assert children("Team") == [("User", "alice")]
+    # a user naming the group in its wellKnowns is not one of the members the group was pushed with
+    coveo.put_identity(
+        {"identity": {"name": "dora", "type": "USER"}, "wellKnowns": [member("Team", "GROUP")]}
+    )
+    assert children("Team") == [("User", "alice")]
+    missing = coveo.http.post(
+        f"{coveo.rest}/securitycache/entities/{PROVIDER}/members/children",
+        json={"name": "Nobody", "type": "Group", "provider": PROVIDER},
+    )
+    assert missing.status_code == 404
+
+
 def test_bad_identity_bodies_are_400(coveo: Coveo) -> None:
     assert coveo.put_identity({"members": []}).status_code == 400
     assert coveo.put_identity({"identity": {"name": "x", "type": "ROBOT"}}).status_code == 400

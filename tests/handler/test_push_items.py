@@ -273,6 +273,32 @@ def test_content_ref_is_fetched_and_pushed_as_binary(push_items: Handler) -> Non
     assert body.to_wire()["compressionType"] == "UNCOMPRESSED"
 
 
+def test_content_ref_that_is_not_what_its_compression_type_says_is_dead_lettered(
+    push_items: Handler,
+) -> None:
+    pipeline = make_pipeline("item")
+    coveo, _, dlq = parts(pipeline)
+    cast(FakeContent, pipeline.content).objects["s3://bucket/big.pdf"] = b"%PDF-1.7 not gzipped"
+    event = upsert("e", "file://big.pdf", 1)
+    event["data"]["document"].pop("data")
+    event["data"]["document"]["compressionType"] = "GZIP"
+    event["data"]["contentRef"] = "s3://bucket/big.pdf"
+    neighbour = upsert("n", "file://fine", 1)
+    response = push_items(
+        {"Records": [record("m", event), record("ok", neighbour)]}, FakeLambdaContext(), pipeline=pipeline
+    )
+    assert response == {"batchItemFailures": []}
+    assert [(d.event_id, d.reason) for d in dlq.sent] == [
+        (
+            "e",
+            "item 'file://big.pdf': compressionType says GZIP but it is not valid GZIP data (Error -3 "
+            "while decompressing data: incorrect header check); compress the content that way, or set "
+            "compressionType to how it is encoded",
+        )
+    ]
+    assert [call.target for call in coveo.calls] == ["file://fine"]
+
+
 def test_missing_content_ref_object_is_retried(push_items: Handler) -> None:
     pipeline = make_pipeline("item")
     event = upsert("e", "file://big.pdf", 1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import time
 from typing import Any
 
@@ -35,15 +34,27 @@ def status(stack: LocalStack, document_id: str) -> tuple[Status, str | None]:
 
 
 def test_bad_item_in_a_good_batch_fails_with_the_emulators_reason(stack: LocalStack) -> None:
-    # Valid to the contract (Base64), but not the ZLIB stream it claims to be: only Coveo can tell.
-    bogus = {
-        "compressedBinaryData": base64.b64encode(b"plain text, not zlib").decode(),
-        "compressionType": "ZLIB",
+    # Valid to the contract, but it grants a group the provider never received: only Coveo can
+    # tell. No re-pushes here, so Coveo's verdict is what the ledger keeps.
+    stack.overrides = {**stack.overrides, "MAX_REPUSHES": "0"}
+    unknown_group = {
+        "data": "secret",
+        "permissions": [
+            {
+                "allowedPermissions": [
+                    {
+                        "identity": "Ghosts",
+                        "identityType": "Group",
+                        "securityProvider": stack.coveo.provider_id,
+                    }
+                ]
+            }
+        ],
     }
     stack.send(
         [
             upsert("file://v/1", {"data": "one"}),
-            upsert("file://v/bad", bogus),
+            upsert("file://v/bad", unknown_group),
             upsert("file://v/2", {"data": "two"}),
         ]
     )
@@ -53,7 +64,7 @@ def test_bad_item_in_a_good_batch_fails_with_the_emulators_reason(stack: LocalSt
     assert status(stack, "file://v/1")[0] is Status.VERIFIED
     failed, reason = status(stack, "file://v/bad")
     assert failed is Status.FAILED
-    assert reason and "zlib" in reason.lower()
+    assert reason == (f"unknown security identity: GROUP 'Ghosts' in provider '{stack.coveo.provider_id}'")
 
 
 def test_push_lost_after_its_202_fails_after_the_deadline(stack: LocalStack) -> None:

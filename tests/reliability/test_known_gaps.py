@@ -1,8 +1,8 @@
 """Product bugs the reliability tier found, each shown alone and deterministically.
 
-Each test states what a user should get. The fixed ones now guard against regressions; one that is
-still open is a strict xfail: when its fix lands, pytest reports XPASS as a failure and the marker
-comes off.
+Each test states what a user should get; all are fixed now and guard against regressions. A gap
+found later goes here first as a strict xfail, so that its fix turns XPASS into a failure and the
+marker comes off.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import json
 import threading
 import time
 from typing import Any
-
-import pytest
 
 from connector.pipeline import Message
 
@@ -92,15 +90,6 @@ def test_a_lost_identity_delete_is_not_verified(rstack: ReliabilityStack) -> Non
     assert not verified or team(rstack)["state"] == "DISABLED"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validator.py Validator._check_identity: an identity push is verified when the cache's "
-    "lastUpdateDate is not older than the push, but an older push of the same identity applied after "
-    "it (a slower concurrent invocation) sets that date too: a lost newer version is VERIFIED while "
-    "the cache holds the older one. Items match log entries by orderingId; identities have no such "
-    "proof in the cache API, so compare what the cache holds (members, or the entity's orderingId "
-    "where exposed) or re-push the newest row when an older one of its key was accepted after it",
-)
 def test_a_lost_identity_update_is_not_verified_by_a_late_older_one(rstack: ReliabilityStack) -> None:
     # Two invocations at once: v1's push is slow and lands after v2 was sent; v2 is lost.
     rules = [
@@ -117,9 +106,10 @@ def test_a_lost_identity_update_is_not_verified_by_a_late_older_one(rstack: Reli
     pipeline.process([Message("m2", json.dumps(newer))], lambda: 20.0)
     first.join()
     rstack.settle(timeout_s=15)
-    verified = row(rstack, f"identity#{rstack.coveo.provider_id}#GROUP#AlphaTeam")["status"] == "VERIFIED"
-    # A VERIFIED v2 while the cache still lists bob: bob keeps seeing the team's documents.
-    assert not verified or sorted(m["name"] for m in team(rstack)["members"]) == ["alice"]
+    # v2 is VERIFIED only once the cache lists alice alone: the validator saw bob still listed and
+    # pushed v2 again. (Verified with bob listed, bob would keep seeing the team's documents.)
+    assert row(rstack, f"identity#{rstack.coveo.provider_id}#GROUP#AlphaTeam")["status"] == "VERIFIED"
+    assert sorted(m["name"] for m in team(rstack)["members"]) == ["alice"]
 
 
 def test_a_lost_item_update_is_not_verified_by_the_version_before(rstack: ReliabilityStack) -> None:
@@ -172,12 +162,6 @@ def test_a_message_superseded_in_its_batch_is_logged_with_its_own_event_id(
     assert skipped == [f"{DOC}@1"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy.py check_item does not try to decode inline compressedBinaryData: content that is "
-    "not what compressionType says is pushed, rejected by Coveo after the 202, and ends FAILED in the "
-    "ledger instead of in the DLQ at once",
-)
 def test_undecodable_content_is_dead_lettered_at_once(rstack: ReliabilityStack) -> None:
     push_team(rstack, ["alice"])
     event = doc(rstack, 1)
@@ -189,7 +173,12 @@ def test_undecodable_content_is_dead_lettered_at_once(rstack: ReliabilityStack) 
     send_all(rstack, [event])
     rstack.drain_with(workers=1)
     reasons = [d["reason"] for d in rstack.dead_letters()]
-    assert len(reasons) == 1 and "ZLIB" in reasons[0]
+    assert reasons == [
+        f"item {DOC!r}: compressionType says ZLIB but it is not valid ZLIB data (Error -3 while "
+        "decompressing data: incorrect header check); compress the content that way, or set "
+        "compressionType to how it is encoded"
+    ]
+    assert f"item#{DOC}" not in rstack.ledger_rows()  # never pushed
 
 
 def test_deleting_an_identity_coveo_never_had_is_verified(rstack: ReliabilityStack) -> None:

@@ -373,3 +373,20 @@ class TestReads:
             "provider": wx.PROVIDER_ID,
             "infos": [],
         }
+
+    def test_security_cache_members_follow_pages(self) -> None:
+        pages = [
+            json_response(200, {"items": [{"name": "alice", "type": "User"}], "totalPages": 2}),
+            json_response(200, {"items": [{"name": "Inner", "type": "Group"}], "totalPages": 2}),
+        ]
+        wire = Wire(script=pages)
+        members = list(
+            make_client(wire).iter_security_cache_members(wx.PROVIDER_ID, "AlphaTeam", "GROUP", page_size=1)
+        )
+        assert [(m.type, m.name) for m in members] == [("User", "alice"), ("Group", "Inner")]
+        path = f"/rest/organizations/{ORG}/securitycache/entities/{wx.PROVIDER_ID}/members/children"
+        assert [(r.method, r.url.path) for r in wire.requests] == [("POST", path)] * 2
+        assert [dict(r.url.params) for r in wire.requests] == [
+            {"recursive": "false", "page": str(page), "pageSize": "1"} for page in (0, 1)
+        ]
+        assert json.loads(wire.requests[0].content)["name"] == "AlphaTeam"

@@ -22,6 +22,7 @@ T0 = 1_795_687_200_000  # 2026-11-26T10:00:00Z
 class FakeReader:
     entries: list[dict[str, Any]] = field(default_factory=list)
     cache: dict[str, str] = field(default_factory=dict)
+    members: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # (cache type, name)
     permission_state: str = "VALID"
     requests_sent: int = 0
     log_windows: list[tuple[datetime, datetime]] = field(default_factory=list)
@@ -56,6 +57,14 @@ class FakeReader:
         return SecurityCacheEntity(
             state=self.cache.get(f"{identity_type} {name}", "UNKNOWN"), last_update_error_detail="bad member"
         )
+
+    def iter_security_cache_members(
+        self, provider_id: str, name: str, identity_type: str
+    ) -> list[SecurityCacheEntity]:
+        self.requests_sent += 1
+        return [
+            SecurityCacheEntity(type=t, name=n) for t, n in self.members.get(f"{identity_type} {name}", [])
+        ]
 
 
 def at(ms: int) -> str:
@@ -270,6 +279,36 @@ def test_identities_are_checked_in_the_security_cache() -> None:
         "security cache IN_ERROR: bad member"
         in ledger.outcomes[f"identity#{wx.PROVIDER_ID}#GROUP#AlphaTeam"][1]
     )  # type: ignore[operator]
+
+
+def test_a_group_is_verified_only_when_the_cache_holds_the_members_it_was_pushed_with() -> None:
+    clock = Clock(T0)
+    ledger, pipeline, reader, validator = setup(clock, kind="identity")
+    group = {
+        "specversion": "1.0",
+        "id": "g",
+        "source": "s",
+        "type": "identity.upserted",
+        "data": {**wx.group_wire(), "version": 2},
+    }
+    pushed(pipeline, group)
+    key = f"identity#{wx.PROVIDER_ID}#GROUP#AlphaTeam"
+    clock.now = T0 + 60_000
+    reader.cache = {"GROUP AlphaTeam": "UP_TO_DATE"}  # updated, but by an older push of the group
+    reader.members = {"GROUP AlphaTeam": [("User", "alice"), ("User", "bob"), ("User", "carol")]}
+    report = validator.run()
+    assert (report.verified, report.pending) == (0, 1)
+    clock.now = T0 + 3_700_000  # past the deadline: FAILED, re-pushed from the stored change
+    report = validator.run()
+    assert report.repushed == 1
+    assert ledger.outcomes[key][1] == (
+        "re-pushed after: security cache members differ from the pushed version (not in the cache: USER david; "
+        "in the cache only: USER carol) within 60 minutes of the push"
+    )
+    reader.members = {"GROUP AlphaTeam": [("User", name) for name in wx.MEMBERS]}
+    clock.now += 60_000
+    assert validator.run().verified == 1
+    assert ledger.outcomes[key][0] is Status.VERIFIED
 
 
 def test_processing_delay_is_respected() -> None:

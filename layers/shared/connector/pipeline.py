@@ -37,7 +37,7 @@ from .events import (
     parse_message,
 )
 from .ledger import Accepted, Claim, ClaimResult, Ledger
-from .policy import check_identity, check_item
+from .policy import check_content, check_identity, check_item
 
 # Coveo statuses that say the deployment is misconfigured (key, organization, source, provider):
 # the change is fine, so keep it on the queue (SQS retries, then its DLQ) rather than blame it.
@@ -531,6 +531,7 @@ class Pipeline:
                 "compression_type": payload.body.compression_type or CompressionType.UNCOMPRESSED,
             }
         )
+        check_content(payload.document_id, body)
         return _replace_payload(change, ItemUpsert(payload.document_id, body, None))
 
 

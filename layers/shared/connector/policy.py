@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+
 from coveo_push_api.models import (
+    CompressionType,
     IdentityType,
     ItemBody,
     MappedIdentityBody,
@@ -10,6 +13,7 @@ from coveo_push_api.models import (
 )
 from coveo_push_api.models.identities import MEMBER_HOLDING_TYPES
 
+from .compression import decode_problem
 from .errors import RefusedChange
 from .events import IdentityAlias, IdentityUpsert, Payload
 
@@ -33,7 +37,23 @@ def check_item(document_id: str, body: ItemBody, *, allow_public: bool, max_perm
             f"item {document_id!r} has {count:,} permissions; Coveo allows at most {max_permissions:,} per "
             "item (it would accept the push, then reject the item): grant a group instead of many users"
         )
+    check_content(document_id, body)
     return body
+
+
+def check_content(document_id: str, body: ItemBody) -> None:
+    """Refuse compressedBinaryData that is not what its compressionType says: Coveo accepts the push
+    and rejects the item later."""
+    if body.compressed_binary_data is None:
+        return
+    compression = body.compression_type or CompressionType.ZLIB  # Coveo's default for this field
+    problem = decode_problem(base64.b64decode(body.compressed_binary_data), compression)
+    if problem is not None:
+        stated = "says" if body.compression_type else "defaults to"
+        raise RefusedChange(
+            f"item {document_id!r}: compressionType {stated} {compression.value} but {problem}; "
+            "compress the content that way, or set compressionType to how it is encoded"
+        )
 
 
 def check_identity(

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from coveo_push_api import CoveoError, CoveoNotFoundError
 from coveo_push_api.models import (
+    IdentityBody,
     LogEntry,
     LogResult,
     LogsRequest,
@@ -26,8 +27,9 @@ from coveo_push_api.models import (
     PermissionState,
     SecurityCacheEntity,
 )
+from coveo_push_api.models.identities import MEMBER_HOLDING_TYPES
 
-from .events import ITEM_DELETED
+from .events import IDENTITY_UPSERTED, ITEM_DELETED
 from .ledger import Row, Status, ValidationLedger
 from .pipeline import Disposition, Message, Outcome, Pipeline
 
@@ -56,6 +58,10 @@ class CoveoReader(Protocol):
     def get_security_cache_entity(
         self, provider_id: str, name: str, identity_type: str
     ) -> SecurityCacheEntity: ...
+
+    def iter_security_cache_members(
+        self, provider_id: str, name: str, identity_type: str
+    ) -> Iterable[SecurityCacheEntity]: ...
 
 
 @dataclass(frozen=True)
@@ -218,10 +224,48 @@ class Validator:
             elif updated is not None and updated < row.pushed_at_ms:
                 # Up to date with an earlier push: this one has not reached the cache (yet).
                 self._pending(row, now, report, "no security cache update since the push")
+            elif (difference := self._members_differ(row, name, identity_type, report)) is not None:
+                self._pending(row, now, report, difference)
             else:
                 self._verified(row, now, report)
         else:
             self._pending(row, now, report, f"security cache state {state}")
+
+    def _members_differ(
+        self, row: Row, name: str, identity_type: str, report: ValidationReport
+    ) -> str | None:
+        """Why the cache's members of a pushed group are not the ones this push declared; None if
+        they are (or the row is no group's upsert).
+
+        The update date alone cannot tell this push from an older one of the same group that Coveo
+        applied after it (a slower concurrent invocation) while this one was lost: the cache would
+        be up to date, with the old members. Comparing members tells them apart.
+        """
+        expected = _pushed_members(row)
+        if expected is None:
+            return None
+        try:
+            held = {
+                (_type_key(m.type or ""), m.name or "")
+                for m in self.coveo.iter_security_cache_members(
+                    self.settings.provider_id, name, identity_type
+                )
+            }
+        except CoveoError as error:
+            report.warnings.append(f"security cache members unavailable for {row.subject}: {error}")
+            return f"security cache members unavailable: {error}"
+        if held == expected:
+            return None
+        parts = [
+            f"{label}: {', '.join(f'{t} {n}' for t, n in sorted(names)[:5])}"
+            + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+            for label, names in (
+                ("not in the cache", expected - held),
+                ("in the cache only", held - expected),
+            )
+            if names
+        ]
+        return "security cache members differ from the pushed version (" + "; ".join(parts) + ")"
 
     # --- outcomes -----------------------------------------------------------------------------------
 
@@ -384,3 +428,20 @@ def _duration(seconds: float) -> str:
 
 def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _type_key(identity_type: str) -> str:
+    # The cache spells types VirtualGroup, events VIRTUAL_GROUP: compare them the same way.
+    return identity_type.replace("_", "").upper()
+
+
+def _pushed_members(row: Row) -> set[tuple[str, str]] | None:
+    """(TYPE, name) of the members a group upsert declared; None when the row is not one, or its
+    change was too large to keep."""
+    if row.operation != IDENTITY_UPSERTED or row.change is None:
+        return None
+    data = json.loads(zlib.decompress(row.change))["data"]
+    body = IdentityBody.model_validate({k: v for k, v in data.items() if k != "version"})
+    if body.identity.type not in MEMBER_HOLDING_TYPES:
+        return None
+    return {(_type_key(m.type.value), m.name) for m in body.members or []}

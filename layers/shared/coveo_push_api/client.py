@@ -52,6 +52,7 @@ from .models import (
     MappedIdentityBody,
     SecurityCacheEntity,
     SecurityCacheEntityRequest,
+    SecurityCacheMembersPage,
     SinglePermission,
     SourceStatus,
 )
@@ -710,6 +711,35 @@ class CoveoClient:
             deadline=deadline,
         )
         return SecurityCacheEntity.model_validate(self._json(response))
+
+    def iter_security_cache_members(
+        self,
+        provider_id: str,
+        name: str,
+        identity_type: IdentityType | str,
+        *,
+        page_size: int = 100,
+        deadline: Deadline | None = None,
+    ) -> Iterator[SecurityCacheEntity]:
+        """The members the security cache holds for a group (its direct children), every page."""
+        body = SecurityCacheEntityRequest(
+            name=name, type=_cache_type(identity_type), provider=provider_id
+        ).to_wire_json()
+        url = self._platform(f"/securitycache/entities/{quote(provider_id, safe='')}/members/children")
+        page = 0
+        while True:
+            response = self._request(
+                "POST",
+                url,
+                params={"recursive": "false", "page": page, "pageSize": page_size},
+                body=body,
+                deadline=deadline,
+            )
+            result = SecurityCacheMembersPage.model_validate(self._json(response))
+            yield from result.items
+            page += 1
+            if page >= result.total_pages:
+                return
 
     # --- helpers ------------------------------------------------------------------------------------
 

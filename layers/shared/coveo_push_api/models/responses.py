@@ -200,3 +200,11 @@ class SecurityCacheEntity(CoveoResponse):
     last_update_date: int | str | None = None
     last_update_result: str | None = None
     last_update_error_detail: str | None = None
+
+
+class SecurityCacheMembersPage(CoveoResponse):
+    """`POST .../securitycache/entities/{providerId}/members/children`: an identity's members, one page."""
+
+    items: list[SecurityCacheEntity] = Field(default_factory=list)
+    total_entries: int = 0
+    total_pages: int = 0
