@@ -24,10 +24,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from connector.adapters.dynamodb_ledger import DynamoDBLedger
 from connector.events import item_key
 from connector.ledger import Row, Status, ValidationLedger
-from connector.pipeline import Disposition, Pipeline
+from connector.pipeline import Disposition, Outcome
 from connector.runtime import Runtime
 from connector.settings import ConfigurationError
-from connector.validator import repush_stored_change
+from connector.validator import repush_stored_changes
 
 from .local_aws import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, REGION
 
@@ -222,36 +222,42 @@ def repush_failed(runtime: Runtime, keys: Sequence[str], *, now_ms: int | None =
     The row goes back to ACCEPTED once Coveo takes the push; the next validator run verifies it.
     """
     ledger = runtime.ledger()
-    pipelines: dict[str, Pipeline] = {}
-    results = []
+    found: dict[str, Repush | Row] = {}  # by key, in the order given: a refusal, or a row to re-push
     for key in keys:
         row = ledger.get(key) or (None if key.startswith("item#") else ledger.get(item_key(key)))
         if row is None:
-            results.append(Repush(key, False, "no pushed ledger row has this key"))
-            continue
-        if row.status is not Status.FAILED:
-            results.append(Repush(row.key, False, f"is {row.status.value}, not FAILED: left alone"))
-            continue
-        if row.kind not in pipelines:
-            pipelines[row.kind] = runtime.pipeline(row.kind, REPUSH_FUNCTION)
-        outcome = repush_stored_change(
-            row,
+            found[key] = Repush(key, False, "no pushed ledger row has this key")
+        elif row.status is not Status.FAILED:
+            found[row.key] = Repush(row.key, False, f"is {row.status.value}, not FAILED: left alone")
+        else:
+            found[row.key] = row
+    outcomes: dict[str, Outcome | None] = {}
+    rows = [row for row in found.values() if isinstance(row, Row)]
+    for kind in dict.fromkeys(row.kind for row in rows):
+        outcomes |= repush_stored_changes(  # one pipeline batch per kind
+            [
+                (row, f"re-pushed by an operator after: {row.failure_reason}")
+                for row in rows
+                if row.kind == kind
+            ],
             ledger,
-            pipelines[row.kind],
-            reason=f"re-pushed by an operator after: {row.failure_reason}",
+            runtime.pipeline(kind, REPUSH_FUNCTION),
             now_ms=now_ms if now_ms is not None else int(time.time() * 1000),
             source="coveo-push/operator",
         )
-        if outcome is None:
-            detail = "cannot be re-pushed: its change was too large to keep, or a newer push owns the row"
-            results.append(Repush(row.key, False, detail))
-        elif outcome.disposition is Disposition.PUSHED:
-            results.append(Repush(row.key, True, "re-pushed: ACCEPTED, the validator will verify it"))
-        else:
-            results.append(
-                Repush(row.key, False, f"not pushed ({outcome.disposition.value}): {outcome.reason}")
-            )
-    return results
+    return [
+        entry if isinstance(entry, Repush) else _repushed(key, outcomes[key]) for key, entry in found.items()
+    ]
+
+
+def _repushed(key: str, outcome: Outcome | None) -> Repush:
+    if outcome is None:
+        return Repush(
+            key, False, "cannot be re-pushed: its change was too large to keep, or a newer push owns the row"
+        )
+    if outcome.disposition is Disposition.PUSHED:
+        return Repush(key, True, "re-pushed: ACCEPTED, the validator will verify it")
+    return Repush(key, False, f"not pushed ({outcome.disposition.value}): {outcome.reason}")
 
 
 # --- command line (arguments: main.py) ----------------------------------------------------------

@@ -348,6 +348,28 @@ def test_a_repush_not_accepted_goes_back_to_the_validator_not_stuck_claimed() ->
     assert validator.run().repushed == 1  # the next run tries again
 
 
+def test_retriable_rejections_of_one_run_are_re_pushed_as_one_batch() -> None:
+    clock = Clock(T0)
+    ledger, pipeline, reader, validator = setup(clock)
+    documents = [f"file://late-group/{n}" for n in range(5)]
+    pushed(pipeline, *(item_event(doc) for doc in documents))
+    coveo = pipeline.coveo
+    assert isinstance(coveo, FakeCoveo)
+    coveo.calls.clear()
+    clock.now = T0 + 60_000
+    reader.entries = [
+        entry(doc, "INDEXING", "REJECTED", T0 + 1_000, error="unknown security identity: GROUP 'Late'")
+        for doc in documents
+    ]
+    report = validator.run()
+    assert (report.repushed, report.pending, report.failed) == (5, 5, 0)
+    [batch] = coveo.calls  # one batch request, not five single pushes
+    assert batch.name == "push_items"
+    adds, deletes = batch.payload
+    assert sorted(item.document_id for item in adds) == documents and deletes == []
+    assert all(ledger.get(f"item#{doc}").repushes == 1 for doc in documents)  # type: ignore[union-attr]
+
+
 def test_a_delete_is_verified_only_when_the_identity_is_disabled() -> None:
     clock = Clock(T0)
     ledger, pipeline, reader, validator = setup(clock, kind="identity")

@@ -101,6 +101,7 @@ class Validator:
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
     rng: random.Random = field(default_factory=random.Random)
     _entries: dict[str, list[LogEntry]] | None = field(default=None, init=False, repr=False)
+    _to_repush: list[tuple[Row, str]] = field(default_factory=list, init=False, repr=False)
 
     def run(self, remaining_s: Callable[[], float] = lambda: float("inf")) -> ValidationReport:
         report = ValidationReport()
@@ -108,6 +109,7 @@ class Validator:
         now = self.clock_ms()
         cutoff = now - int(self.settings.processing_delay_s * 1000)
         self._entries = None
+        self._to_repush = []
         verified_items: list[Row] = []
         token: object | None = None
         try:
@@ -124,6 +126,7 @@ class Validator:
                 token = page.next_token
                 if token is None:
                     break
+            self._repush_retriable(now, report, remaining_s)
             self._sample_permissions(verified_items, report)
         finally:
             report.coveo_requests = self.coveo.requests_sent - before
@@ -294,10 +297,12 @@ class Validator:
     ) -> None:
         if retriable is None:
             retriable = any(marker in reason.lower() for marker in RETRIABLE_MARKERS)
-        if retriable and row.repushes < self.settings.max_repushes and self._repush(row, reason, now):
-            report.repushed += 1
-            report.pending += 1
+        if retriable and row.repushes < self.settings.max_repushes and self.repush(row.kind) is not None:
+            self._to_repush.append((row, reason))  # pushed together at the end of the run
             return
+        self._mark_failed(row, reason, now, report)
+
+    def _mark_failed(self, row: Row, reason: str, now: int, report: ValidationReport) -> None:
         if self.ledger.mark(row, Status.FAILED, reason=reason, now_ms=now):
             report.failed += 1
             report.failures.append(
@@ -310,19 +315,41 @@ class Validator:
                 }
             )
 
-    def _repush(self, row: Row, reason: str, now: int) -> bool:
-        pipeline = self.repush(row.kind)
-        if pipeline is None:
-            return False
-        outcome = repush_stored_change(
-            row,
-            self.ledger,
-            pipeline,
-            reason=f"re-pushed after: {reason}",
-            now_ms=now,
-            source="coveo-push/validator",
-        )
-        return outcome is not None and outcome.disposition is Disposition.PUSHED
+    def _repush_retriable(self, now: int, report: ValidationReport, remaining_s: Callable[[], float]) -> None:
+        """Re-push this run's retriable failures, one pipeline batch per kind."""
+        queued, self._to_repush = self._to_repush, []
+        for kind in dict.fromkeys(row.kind for row, _ in queued):
+            rows = [(row, reason) for row, reason in queued if row.kind == kind]
+            pipeline = self.repush(kind)
+            assert pipeline is not None  # _failed queues only kinds that have one
+            outcomes = repush_stored_changes(
+                [(row, f"re-pushed after: {reason}") for row, reason in rows],
+                self.ledger,
+                pipeline,
+                now_ms=now,
+                source="coveo-push/validator",
+                remaining_s=remaining_s,
+            )
+            for row, reason in rows:
+                outcome = outcomes.get(row.key)
+                if outcome is None:
+                    self._mark_failed(row, reason, now, report)  # nothing stored to re-push
+                elif outcome.disposition is Disposition.PUSHED:
+                    report.repushed += 1
+                    report.pending += 1
+                elif outcome.disposition is Disposition.RETRY:
+                    report.pending += 1  # back as it was: the next run tries again
+                elif outcome.disposition is Disposition.DEAD_LETTERED:
+                    report.failed += 1  # settled FAILED with the refusal as its reason
+                    report.failures.append(
+                        {
+                            "key": row.key,
+                            "subject": row.subject,
+                            "reason": f"re-push refused: {outcome.reason}",
+                            "attempts": row.attempts,
+                            "repushes": row.repushes + 1,
+                        }
+                    )
 
     # --- permission state of a sample of verified items ---------------------------------------------
 
@@ -354,35 +381,53 @@ class Validator:
                     report.warnings.append(f"{row.subject} permission state {state}")
 
 
-def repush_stored_change(
-    row: Row, ledger: ValidationLedger, pipeline: Pipeline, *, reason: str, now_ms: int, source: str
-) -> Outcome | None:
-    """Push a row's stored change again (the validator's re-pushes and `coveo-push redrive --repush`).
+def repush_stored_changes(
+    rows: Sequence[tuple[Row, str]],
+    ledger: ValidationLedger,
+    pipeline: Pipeline,
+    *,
+    now_ms: int,
+    source: str,
+    remaining_s: Callable[[], float] = lambda: 300.0,
+) -> dict[str, Outcome | None]:
+    """Push rows' stored changes again, with the reason each is re-pushed for, as one pipeline batch
+    (the validator's re-pushes and `coveo-push redrive --repush`): a late identity that rejected a
+    thousand items costs a few batch requests, not a thousand single pushes.
 
-    The row is reopened first (ACCEPTED or FAILED → CLAIMED) so the stale guard lets the same
-    version through. None when there is nothing to re-push: no stored change (it was too large to
-    keep), or the row changed meanwhile (a newer push owns it).
+    Each row is reopened first (ACCEPTED or FAILED → CLAIMED) so the stale guard lets the same
+    version through. Outcomes by row key; None when there is nothing to re-push: no stored change
+    (it was too large to keep), or the row changed meanwhile (a newer push owns it).
     """
-    if row.change is None:
-        return None
-    if not ledger.reopen(row, reason=reason, now_ms=now_ms):
-        return None
-    stored = json.loads(zlib.decompress(row.change))
-    event = {
-        "specversion": "1.0",
-        "id": stored["id"],
-        "source": source,
-        "type": stored["type"],
-        "data": {**stored["data"], "version": stored["version"]},
-    }
-    report = pipeline.process([Message(f"repush-{row.event_id}", json.dumps(event))], lambda: 300.0)
-    outcome = next(iter(report.outcomes.values()))
-    if outcome.disposition is Disposition.RETRY:
-        # Not accepted this time: back to where it was, so the next run (or the operator) tries again.
-        ledger.settle(row, row.status, reason=f"re-push not accepted yet: {outcome.reason}", now_ms=now_ms)
-    elif outcome.disposition is Disposition.DEAD_LETTERED:
-        ledger.settle(row, Status.FAILED, reason=f"re-push refused: {outcome.reason}", now_ms=now_ms)
-    return outcome
+    outcomes: dict[str, Outcome | None] = {}
+    messages: dict[str, tuple[Row, Message]] = {}
+    for row, reason in rows:
+        outcomes[row.key] = None
+        if row.change is None or not ledger.reopen(row, reason=reason, now_ms=now_ms):
+            continue
+        stored = json.loads(zlib.decompress(row.change))
+        event = {
+            "specversion": "1.0",
+            "id": stored["id"],
+            "source": source,
+            "type": stored["type"],
+            "data": {**stored["data"], "version": stored["version"]},
+        }
+        message_id = f"repush-{len(messages)}-{row.event_id}"
+        messages[message_id] = (row, Message(message_id, json.dumps(event)))
+    if not messages:
+        return outcomes
+    report = pipeline.process([message for _, message in messages.values()], remaining_s)
+    for message_id, (row, _) in messages.items():
+        outcome = report.outcomes[message_id]
+        outcomes[row.key] = outcome
+        if outcome.disposition is Disposition.RETRY:
+            # Not accepted this time: back to where it was, so the next run (or the operator) tries again.
+            ledger.settle(
+                row, row.status, reason=f"re-push not accepted yet: {outcome.reason}", now_ms=now_ms
+            )
+        elif outcome.disposition is Disposition.DEAD_LETTERED:
+            ledger.settle(row, Status.FAILED, reason=f"re-push refused: {outcome.reason}", now_ms=now_ms)
+    return outcomes
 
 
 def _item_verdict(row: Row, entries: list[LogEntry]) -> tuple[Status, str] | None:
