@@ -1,8 +1,25 @@
-"""Fixtures for pipeline tests of the connector: the emulator plus a LocalStack on the test's own
-provisioning. Registered for every test by the root conftest.py (`pytest_plugins`)."""
+"""Fixtures for tests that run the connector locally, registered for every tier by the root
+conftest.py (`pytest_plugins`): AWS emulated by one moto server, provisioned from template.yaml,
+and the Coveo emulator.
+
+- `moto_server` (session): a started `MotoServer` on a free 127.0.0.1 port. Make clients with
+  `moto_server.client("sqs")` (fake credentials and region included; make one per thread).
+- `sqs` (session): an SQS client on that server, for the test's own thread.
+- `template_path` (session): the repository's template.yaml, the one source of truth.
+- `local_api_key` (session): the Coveo API key the secret holds (distinctive, to scan output for).
+- `local_resources` (function): a fresh provisioning of template.yaml for this test alone (its
+  queues, DLQs, tables, buckets and secret carry a unique name prefix), so tests never share a
+  message. Look things up by logical id: `local_resources.queues["ItemQueue"].url`.
+- `coveo_server` (session): the emulator; `fresh_coveo(coveo_server)` resets it for one test.
+- `stack` (function): a `LocalStack` on the test's own provisioning and a fresh emulator.
+
+Do not start moto's in-process `mock_aws` in these tests: moto keeps one state per process, and
+starting a mock resets it, wiping the server's queues under the other tests.
+"""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,8 +29,46 @@ import pytest
 
 from coveo_emulator.config import EmulatorConfig
 from coveo_emulator.server import EmulatorServer
-from coveo_push_cli.local_aws import LocalResources, MotoServer
+from coveo_push_cli.local_aws import LocalResources, MotoServer, provision_from_template
 from coveo_push_cli.local_stack import CoveoTarget, LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+_test_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def sqs(moto_server: MotoServer) -> Any:
+    return moto_server.client("sqs")
+
+
+@pytest.fixture(scope="session")
+def template_path() -> Path:
+    return ROOT / "template.yaml"
+
+
+@pytest.fixture(scope="session")
+def local_api_key() -> str:
+    return "local-test-api-key-6f1d2c9e"
+
+
+@pytest.fixture
+def local_resources(moto_server: MotoServer, template_path: Path, local_api_key: str) -> LocalResources:
+    return provision_from_template(
+        template_path, moto_server, api_key=local_api_key, name_prefix=f"t{next(_test_numbers):04d}-"
+    )
+
+
+def fresh_coveo(server: EmulatorServer) -> CoveoTarget:
+    """The emulator, emptied of earlier tests' items, identities, logs and faults."""
+    httpx.post(f"{server.base_url}/_emulator/reset", json={}).raise_for_status()
+    config = server.config
+    return CoveoTarget(server.base_url, config.organization_id, config.source_id, config.provider_id)
 
 
 @pytest.fixture(scope="session")
@@ -29,13 +84,10 @@ def stack(
     coveo_server: EmulatorServer,
     template_path: Path,
 ) -> LocalStack:
-    httpx.post(f"{coveo_server.base_url}/_emulator/reset", json={}).raise_for_status()
-    config = coveo_server.config
-    target = CoveoTarget(coveo_server.base_url, config.organization_id, config.source_id, config.provider_id)
     return LocalStack(
         moto_server,
         local_resources,
-        target,
+        fresh_coveo(coveo_server),
         template_path,
         overrides={"SAFETY_MARGIN_SECONDS": "1"},
         # Tests do not wait to fill batches; the template's window (5 s) is there for throughput.

@@ -7,21 +7,14 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from aws_lambda_powertools import Logger
 
 from coveo_emulator.server import EmulatorServer
 from coveo_push_cli.local_aws import LocalResources, MotoServer
-from coveo_push_cli.local_stack import CoveoTarget
-
-# The root conftest registers tests.pipeline.stack for every test, but the fixtures it builds on
-# live in tests/pipeline/conftest.py, which pytest only applies under tests/pipeline.
-from tests.pipeline.conftest import local_api_key, local_resources, moto_server, template_path
+from tests.pipeline.stack import fresh_coveo
 
 from .harness import ReliabilityStack
-
-__all__ = ["local_api_key", "local_resources", "moto_server", "template_path"]
 
 # Validator settings for the tier: no processing delay (the emulator applies at once), and a push
 # with no verdict 2 s after its 202 is FAILED (production: 5 minutes and an hour).
@@ -47,13 +40,10 @@ def rstack(
     coveo_server: EmulatorServer,
     template_path: Path,
 ) -> ReliabilityStack:
-    httpx.post(f"{coveo_server.base_url}/_emulator/reset", json={}).raise_for_status()
-    config = coveo_server.config
-    target = CoveoTarget(coveo_server.base_url, config.organization_id, config.source_id, config.provider_id)
     return ReliabilityStack(
         moto_server,
         local_resources,
-        target,
+        fresh_coveo(coveo_server),
         template_path,
         overrides=dict(TIER_OVERRIDES),
         template_parameters=dict(TIER_PARAMETERS),
