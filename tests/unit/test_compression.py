@@ -8,6 +8,8 @@ import lzma
 import zlib
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connector import compression
 from connector.compression import decode_problem
@@ -35,6 +37,14 @@ ENCODED = {
 @pytest.mark.parametrize("codec", list(ENCODED))
 def test_content_encoded_as_stated_passes(codec: CompressionType) -> None:
     assert decode_problem(ENCODED[codec], codec) is None
+
+
+@given(content=st.binary(max_size=4096), level=st.integers(0, 9))
+def test_whatever_the_content_its_own_encoding_passes(content: bytes, level: int) -> None:
+    assert decode_problem(zlib.compress(content, level), CompressionType.ZLIB) is None
+    assert decode_problem(gzip.compress(content, level), CompressionType.GZIP) is None
+    assert decode_problem(lzma.compress(content), CompressionType.LZMA) is None
+    assert decode_problem(raw_deflate(content), CompressionType.DEFLATE) is None
 
 
 def test_zlib_wrapped_deflate_is_deflate_too() -> None:
