@@ -34,6 +34,7 @@ from .ledger import Row, Status, ValidationLedger
 from .pipeline import Disposition, Message, Outcome, Pipeline
 
 LOGS_WINDOW = timedelta(days=7)
+REPUSH_BUDGET_S = 300.0
 # Rejections that a later push fixes by itself: the identity arrives, a transient fault clears.
 RETRIABLE_MARKERS = (
     "unknown security identity",
@@ -328,7 +329,8 @@ class Validator:
                 pipeline,
                 now_ms=now,
                 source="coveo-push/validator",
-                remaining_s=remaining_s,
+                # Within the run's time; outside Lambda (no timeout) as long as one invocation.
+                remaining_s=lambda: min(remaining_s(), REPUSH_BUDGET_S),
             )
             for row, reason in rows:
                 outcome = outcomes.get(row.key)
@@ -388,7 +390,7 @@ def repush_stored_changes(
     *,
     now_ms: int,
     source: str,
-    remaining_s: Callable[[], float] = lambda: 300.0,
+    remaining_s: Callable[[], float] = lambda: REPUSH_BUDGET_S,
 ) -> dict[str, Outcome | None]:
     """Push rows' stored changes again, with the reason each is re-pushed for, as one pipeline batch
     (the validator's re-pushes and `coveo-push redrive --repush`): a late identity that rejected a
