@@ -112,3 +112,11 @@ def test_without_compression_type_the_content_must_be_zlib_as_coveo_assumes() ->
     check_item("file://a", item(zlib.compress(TEXT), None), allow_public=True, max_permissions=5_000)
     with pytest.raises(RefusedChange, match="compressionType defaults to ZLIB but"):
         check_item("file://a", item(TEXT, None), allow_public=True, max_permissions=5_000)
+
+
+def test_a_public_item_is_checked_too() -> None:
+    body = ItemBody.from_wire(
+        {"compressedBinaryData": base64.b64encode(TEXT).decode(), "compressionType": "GZIP"}
+    )
+    with pytest.raises(RefusedChange, match="compressionType says GZIP but it is not valid GZIP data"):
+        check_item("file://public", body, allow_public=True, max_permissions=5_000)

@@ -524,6 +524,10 @@ class Pipeline:
         if self.content is None:
             raise RefusedChange("this deployment has no content store for data.contentRef")
         content = self.content.fetch(payload.content_ref)
+        # Fetched content is taken as it is unless compressionType says otherwise.
+        check_content(
+            payload.document_id, content, payload.body.compression_type, default=CompressionType.UNCOMPRESSED
+        )
         body = payload.body.model_copy(
             update={
                 "compressed_binary_data_file_id": None,
@@ -531,7 +535,6 @@ class Pipeline:
                 "compression_type": payload.body.compression_type or CompressionType.UNCOMPRESSED,
             }
         )
-        check_content(payload.document_id, body)
         return _replace_payload(change, ItemUpsert(payload.document_id, body, None))
 
 

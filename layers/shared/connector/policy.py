@@ -22,6 +22,10 @@ PUBLIC_PERMISSIONS = [PermissionSet(allow_anonymous=True)]
 
 def check_item(document_id: str, body: ItemBody, *, allow_public: bool, max_permissions: int) -> ItemBody:
     """The body to push, or `RefusedChange`. A secured source never gets an implied permission model."""
+    if body.compressed_binary_data is not None:
+        # Coveo's default for inline compressedBinaryData is ZLIB.
+        content = base64.b64decode(body.compressed_binary_data)
+        check_content(document_id, content, body.compression_type, default=CompressionType.ZLIB)
     if not body.permissions:
         if not allow_public:
             raise RefusedChange(
@@ -37,21 +41,19 @@ def check_item(document_id: str, body: ItemBody, *, allow_public: bool, max_perm
             f"item {document_id!r} has {count:,} permissions; Coveo allows at most {max_permissions:,} per "
             "item (it would accept the push, then reject the item): grant a group instead of many users"
         )
-    check_content(document_id, body)
     return body
 
 
-def check_content(document_id: str, body: ItemBody) -> None:
-    """Refuse compressedBinaryData that is not what its compressionType says: Coveo accepts the push
-    and rejects the item later."""
-    if body.compressed_binary_data is None:
-        return
-    compression = body.compression_type or CompressionType.ZLIB  # Coveo's default for this field
-    problem = decode_problem(base64.b64decode(body.compressed_binary_data), compression)
+def check_content(
+    document_id: str, content: bytes, compression: CompressionType | None, *, default: CompressionType
+) -> None:
+    """Refuse content that is not what its compressionType says: Coveo accepts the push and rejects
+    the item later. `default` is what an absent compressionType means for this content."""
+    problem = decode_problem(content, compression or default)
     if problem is not None:
-        stated = "says" if body.compression_type else "defaults to"
+        stated = "says" if compression else "defaults to"
         raise RefusedChange(
-            f"item {document_id!r}: compressionType {stated} {compression.value} but {problem}; "
+            f"item {document_id!r}: compressionType {stated} {(compression or default).value} but {problem}; "
             "compress the content that way, or set compressionType to how it is encoded"
         )
 
