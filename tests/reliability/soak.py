@@ -40,6 +40,7 @@ from coveo_push_cli.local_aws import MotoServer, provision_from_template
 from coveo_push_cli.local_stack import IDENTITY_QUEUE, ITEM_QUEUE, CoveoTarget
 
 from .harness import (
+    Accounting,
     FaultProfile,
     ReliabilityStack,
     SignatureTamperer,
@@ -136,6 +137,7 @@ def soak(events: int, workers: int, chunk: int, seed: int) -> int:
         phase = time.monotonic()
         result = account(stack, workload)
         phases["accounting"] = time.monotonic() - phase
+        not_verified = _not_verified_rows(stack, result)
         function_output.flush()
         function_output.seek(0)
         leaked = sum(api_key in line for line in function_output)
@@ -160,6 +162,8 @@ def soak(events: int, workers: int, chunk: int, seed: int) -> int:
     print(
         f"failure reasons: {json.dumps(Counter(_short(r) for r in result.reasons.values()).most_common(8))}"
     )
+    for row in not_verified:  # enough to tell what happened to each (the change itself left out)
+        print(f"not verified: {json.dumps(row, sort_keys=True)}")
     print("phases: " + ", ".join(f"{name} {seconds:.0f}s" for name, seconds in phases.items()))
     print(
         f"wall time: {wall:.0f}s for {len(result.classes)} events ({len(result.classes) / wall:.0f} events/s)"
@@ -168,6 +172,16 @@ def soak(events: int, workers: int, chunk: int, seed: int) -> int:
         print(f"PROBLEM: {problem}")
     print("Result: " + ("OK" if not problems else f"NOT OK ({len(problems)} problems)"))
     return 1 if problems else 0
+
+
+def _not_verified_rows(stack: ReliabilityStack, result: Accounting, limit: int = 10) -> list[dict[str, Any]]:
+    """The ledger rows of the first `limit` keys whose newest version did not end VERIFIED."""
+    rows = stack.ledger_rows()
+    return [
+        {name: value for name, value in rows[key].items() if name != "change"}
+        for key in sorted(result.behind)[:limit]
+        if key in rows
+    ]
 
 
 def progress(text: str, started: float) -> None:
