@@ -101,6 +101,10 @@ def item_event(doc: str, version: int = 1) -> dict[str, Any]:
     }
 
 
+def identity_event(event_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"specversion": "1.0", "id": event_id, "source": "s", "type": event_type, "data": data}
+
+
 def setup(clock: Clock, kind: str = "item") -> tuple[InMemoryLedger, Pipeline, FakeReader, Validator]:
     ledger = InMemoryLedger()
     pipeline = Pipeline(
@@ -249,27 +253,11 @@ def test_permission_warning_is_a_security_alarm() -> None:
 def test_identities_are_checked_in_the_security_cache() -> None:
     clock = Clock(T0)
     ledger, pipeline, reader, validator = setup(clock, kind="identity")
-    group = {
-        "specversion": "1.0",
-        "id": "g",
-        "source": "s",
-        "type": "identity.upserted",
-        "data": {**wx.group_wire(), "version": 1},
-    }
-    alias = {
-        "specversion": "1.0",
-        "id": "a",
-        "source": "s",
-        "type": "identity.aliased",
-        "data": {**wx.alias_wire("alice"), "version": 1},
-    }
-    gone = {
-        "specversion": "1.0",
-        "id": "d",
-        "source": "s",
-        "type": "identity.deleted",
-        "data": {"identity": {"name": "Old", "type": "GROUP"}, "version": 1},
-    }
+    group = identity_event("g", "identity.upserted", {**wx.group_wire(), "version": 1})
+    alias = identity_event("a", "identity.aliased", {**wx.alias_wire("alice"), "version": 1})
+    gone = identity_event(
+        "d", "identity.deleted", {"identity": {"name": "Old", "type": "GROUP"}, "version": 1}
+    )
     pushed(pipeline, group, alias, gone)
     clock.now = T0 + 60_000
     reader.cache = {"GROUP AlphaTeam": "IN_ERROR", "USER alice": "UP_TO_DATE", "GROUP Old": "DISABLED"}
@@ -284,13 +272,7 @@ def test_identities_are_checked_in_the_security_cache() -> None:
 def test_a_group_is_verified_only_when_the_cache_holds_the_members_it_was_pushed_with() -> None:
     clock = Clock(T0)
     ledger, pipeline, reader, validator = setup(clock, kind="identity")
-    group = {
-        "specversion": "1.0",
-        "id": "g",
-        "source": "s",
-        "type": "identity.upserted",
-        "data": {**wx.group_wire(), "version": 2},
-    }
+    group = identity_event("g", "identity.upserted", {**wx.group_wire(), "version": 2})
     pushed(pipeline, group)
     key = f"identity#{wx.PROVIDER_ID}#GROUP#AlphaTeam"
     clock.now = T0 + 60_000
@@ -373,13 +355,9 @@ def test_retriable_rejections_of_one_run_are_re_pushed_as_one_batch() -> None:
 def test_a_delete_is_verified_only_when_the_identity_is_disabled() -> None:
     clock = Clock(T0)
     ledger, pipeline, reader, validator = setup(clock, kind="identity")
-    gone = {
-        "specversion": "1.0",
-        "id": "d",
-        "source": "s",
-        "type": "identity.deleted",
-        "data": {"identity": {"name": "Old", "type": "GROUP"}, "version": 1},
-    }
+    gone = identity_event(
+        "d", "identity.deleted", {"identity": {"name": "Old", "type": "GROUP"}, "version": 1}
+    )
     pushed(pipeline, gone)
     clock.now = T0 + 60_000
     reader.cache = {"GROUP Old": "UP_TO_DATE"}  # an older upsert landed; the delete has not

@@ -305,16 +305,7 @@ class Validator:
 
     def _mark_failed(self, row: Row, reason: str, now: int, report: ValidationReport) -> None:
         if self.ledger.mark(row, Status.FAILED, reason=reason, now_ms=now):
-            report.failed += 1
-            report.failures.append(
-                {
-                    "key": row.key,
-                    "subject": row.subject,
-                    "reason": reason,
-                    "attempts": row.attempts,
-                    "repushes": row.repushes,
-                }
-            )
+            _count_failure(report, row, reason, row.repushes)
 
     def _repush_retriable(self, now: int, report: ValidationReport, remaining_s: Callable[[], float]) -> None:
         """Re-push this run's retriable failures, one pipeline batch per kind."""
@@ -342,16 +333,8 @@ class Validator:
                 elif outcome.disposition is Disposition.RETRY:
                     report.pending += 1  # back as it was: the next run tries again
                 elif outcome.disposition is Disposition.DEAD_LETTERED:
-                    report.failed += 1  # settled FAILED with the refusal as its reason
-                    report.failures.append(
-                        {
-                            "key": row.key,
-                            "subject": row.subject,
-                            "reason": f"re-push refused: {outcome.reason}",
-                            "attempts": row.attempts,
-                            "repushes": row.repushes + 1,
-                        }
-                    )
+                    # Settled FAILED with the refusal as its reason.
+                    _count_failure(report, row, f"re-push refused: {outcome.reason}", row.repushes + 1)
 
     # --- permission state of a sample of verified items ---------------------------------------------
 
@@ -475,6 +458,19 @@ def _duration(seconds: float) -> str:
 
 def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _count_failure(report: ValidationReport, row: Row, reason: str, repushes: int) -> None:
+    report.failed += 1
+    report.failures.append(
+        {
+            "key": row.key,
+            "subject": row.subject,
+            "reason": reason,
+            "attempts": row.attempts,
+            "repushes": repushes,
+        }
+    )
 
 
 def _type_key(identity_type: str) -> str:
