@@ -105,8 +105,14 @@ def indexed(stack: LocalStack) -> dict[str, Any]:
     return {doc: item for doc, item in emulator(stack, "state")["items"].items() if item["indexed"]}
 
 
+#: The key under which `access` reports whether an anonymous user may see the item.
+ANONYMOUS = "(anonymous)"
+
+
 def access(stack: LocalStack, document_id: str) -> dict[str, bool]:
-    """Effective permissions of an item as the real route answers them: user → allowed."""
+    """Effective permissions of an item as the real route answers them: user → allowed, and
+    `ANONYMOUS` → whether anyone at all may see it (the route's `anonymousAllowed`): a secured item
+    that became public lets in every user whatever its allowed and denied lists say."""
     from urllib.parse import quote
 
     config = emulator(stack, "state")
@@ -117,4 +123,6 @@ def access(stack: LocalStack, document_id: str) -> dict[str, bool]:
     key = stack.runtime.coveo._auth["Authorization"]
     response = httpx.get(url, headers={"Authorization": key}, params={"perPage": 1000})
     response.raise_for_status()
-    return {entry["identity"]: entry["allowed"] for entry in response.json()["items"]}
+    body = response.json()
+    users = {entry["identity"]: entry["allowed"] for entry in body["items"]}
+    return {**users, ANONYMOUS: body["anonymousAllowed"]}

@@ -8,7 +8,7 @@ from typing import Any
 
 from coveo_push_cli.local_stack import LocalStack
 
-from .stack import access, emulator, indexed
+from .stack import ANONYMOUS, access, emulator, indexed
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER = "mysecurityidentityprovider8d9s8d"
@@ -51,12 +51,17 @@ def test_worked_example_access_then_david_removed_from_the_group(stack: LocalSta
     stack.send([*events("identities.json"), events("item.json")])
     stack.drain()
     users = access(stack, "file://folder/mytext.txt")
-    assert (users["alice"], users["bob"], users["david"]) == (True, False, True)
+    assert (users["alice"], users["bob"], users["david"], users[ANONYMOUS]) == (True, False, True, False)
     # A group push replaces its members: without david, david loses access; bob stays denied.
     stack.send([group(["alice", "bob"], version=2_000_000_000_000)])
     stack.drain()
     users = access(stack, "file://folder/mytext.txt")
-    assert (users["alice"], users["bob"], users.get("david", False)) == (True, False, False)
+    assert (users["alice"], users["bob"], users.get("david", False), users[ANONYMOUS]) == (
+        True,
+        False,
+        False,
+        False,
+    )
 
 
 def test_an_older_group_delivered_late_does_not_restore_david(stack: LocalStack) -> None:
@@ -89,7 +94,7 @@ def test_item_pushed_before_its_identities_is_rejected_then_repushed_by_the_vali
     row = stack.runtime.ledger().get("item#file://folder/mytext.txt")
     assert row is not None and row.status.value == "VERIFIED" and row.repushes == 1
     users = access(stack, "file://folder/mytext.txt")
-    assert (users["alice"], users["bob"], users["david"]) == (True, False, True)
+    assert (users["alice"], users["bob"], users["david"], users[ANONYMOUS]) == (True, False, True, False)
 
 
 def test_identity_delete_disables_it(stack: LocalStack) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from coveo_push_cli.local_stack import LocalStack
 
-from .stack import access, emulator, indexed
+from .stack import ANONYMOUS, access, emulator, indexed
 
 ROOT = Path(__file__).resolve().parents[2]
 PERMISSIONS = [
@@ -59,10 +59,22 @@ def test_worked_example_lands_with_the_right_access(stack: LocalStack) -> None:
     assert item["metadata"]["author"] == "Alice Smith"
     assert item["permissionState"] == "VALID"
     users = access(stack, "file://folder/mytext.txt")
-    assert (users["alice"], users["david"], users["bob"]) == (True, True, False)
+    assert (users["alice"], users["david"], users["bob"], users[ANONYMOUS]) == (True, True, False, False)
     report = stack.validate()
     assert (report.verified, report.failed, report.pending) == (5, 0, 0)
     assert stack.dead_letters() == []
+
+
+def test_an_item_whose_permissions_do_not_mention_anonymous_stays_private(stack: LocalStack) -> None:
+    """The upstream system says who may see the item and nothing about anonymous users: nobody else
+    may see it. Next to it, an item that says it is public is open to anyone (the check can tell)."""
+    identities = json.loads((ROOT / "events/worked-example/identities.json").read_text())
+    stack.send([*identities, upsert("file://secured", 1), upsert("file://public", 1, public=True)])
+    stack.drain()
+    assert set(indexed(stack)) == {"file://secured", "file://public"}
+    users = access(stack, "file://secured")
+    assert (users["alice"], users["david"], users["bob"], users[ANONYMOUS]) == (True, True, False, False)
+    assert access(stack, "file://public")[ANONYMOUS] is True
 
 
 def test_out_of_order_and_duplicated_deliveries_end_with_the_newest_version(stack: LocalStack) -> None:

@@ -14,7 +14,7 @@ from coveo_push_cli.local_stack import LocalStack
 from coveo_push_cli.main import main
 from coveo_push_cli.operator import list_failures, repush_failed, start_move_task
 
-from .stack import access
+from .stack import ANONYMOUS, access
 
 ITEM = "file://folder/mytext.txt"
 ITEM_KEY = f"item#{ITEM}"
@@ -80,7 +80,7 @@ def test_repush_after_the_group_lands_ends_verified(
     row = stack.runtime.ledger().get(ITEM_KEY)
     assert row is not None and (row.status, row.repushes) == (Status.VERIFIED, 1)
     users = access(stack, ITEM)
-    assert (users["alice"], users["david"], users["bob"]) == (True, True, False)
+    assert (users["alice"], users["david"], users["bob"], users[ANONYMOUS]) == (True, True, False, False)
     # A row that is not FAILED is left alone.
     (again,) = repush_failed(stack.runtime, [ITEM_KEY])
     assert (again.pushed, again.detail) == (False, "is VERIFIED, not FAILED: left alone")

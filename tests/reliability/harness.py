@@ -27,6 +27,7 @@ from connector.runtime import Runtime, api_key_from_secret
 from coveo_push_api import CoveoClient
 from coveo_push_cli.local_stack import DEAD_LETTER_QUEUES, FUNCTIONS, IDENTITY_QUEUE, ITEM_QUEUE, LocalStack
 from coveo_push_cli.poller import DrainResult, SqsEventSourcePoller
+from tests.pipeline.stack import ANONYMOUS
 
 EMAIL_PROVIDER = "Email Security Provider"
 
@@ -556,7 +557,8 @@ class ReliabilityStack(LocalStack):
             time.sleep(poll_s)
 
     def effective_access(self, document_id: str, index_id: str) -> dict[str, bool]:
-        """User → allowed, from the item's effective permissions (the real Coveo route)."""
+        """User → allowed, from the item's effective permissions (the real Coveo route), and
+        `ANONYMOUS` → the route's `anonymousAllowed` (an item anyone may see)."""
         url = (
             f"{self.coveo.base_url}/rest/organizations/{self.coveo.organization_id}/indexes/{index_id}"
             f"/documents/{quote(document_id, safe='')}/permissions/effective"
@@ -566,7 +568,11 @@ class ReliabilityStack(LocalStack):
             url, headers={"Authorization": f"Bearer {key}"}, params={"perPage": 1000}, timeout=30
         )
         response.raise_for_status()
-        return {entry["identity"]: entry["allowed"] for entry in response.json()["items"]}
+        body = response.json()
+        return {
+            **{entry["identity"]: entry["allowed"] for entry in body["items"]},
+            ANONYMOUS: body["anonymousAllowed"],
+        }
 
 
 # --- accounting -----------------------------------------------------------------------------------
@@ -681,14 +687,14 @@ def _check_newest(result: Accounting, workload: Workload, state: Mapping[str, An
 
 def expected_access(workload: Workload, event: Mapping[str, Any]) -> dict[str, bool]:
     """Who may see an item version under the newest identities: the granted team's members and
-    their aliases, except the denied user and its alias."""
+    their aliases, except the denied user and its alias; never an anonymous user."""
     model = event["data"]["document"]["permissions"][0]
     team = model["allowedPermissions"][0]["identity"]
     denied = model["deniedPermissions"][0]["identity"]
     group = workload.newest()[f"identity#{workload.provider}#GROUP#{team}"]
     members = [m["name"] for m in group["data"]["members"]] if group["type"] == "identity.upserted" else []
     access = {name: True for member in members for name in (member, alias_of(member))}
-    access.update({denied: False, alias_of(denied): False})
+    access.update({denied: False, alias_of(denied): False, ANONYMOUS: False})
     return access
 
 

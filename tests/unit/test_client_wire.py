@@ -94,6 +94,25 @@ class TestItems:
         assert b"documentId=file%3A%2F%2Ffolder%2Fmytext.txt" in request.url.raw_path
         assert json.loads(request.content) == {**wx.item_wire(), "documentId": wx.DOCUMENT_ID}
 
+    @pytest.mark.parametrize("shape", ["sets", "levels"])
+    def test_a_permission_set_that_omits_allow_anonymous_goes_out_private(self, shape: str) -> None:
+        """Coveo's own default for a missing `allowAnonymous` must never decide: the client spells
+        it out as false, in the simple model and in the complete one, single push and batch."""
+        permission_set = {"allowedPermissions": [{"identity": "AlphaTeam", "identityType": "Group"}]}
+        permissions = (
+            [permission_set] if shape == "sets" else [{"name": "L1", "permissionSets": [permission_set]}]
+        )
+        item = ItemBody.from_wire({"data": "secret", "permissions": permissions})
+        wire = Wire(script=[httpx.Response(202), *container_then()])
+        client = make_client(wire)
+        client.push_item(wx.SOURCE_ID, "file://private", item)
+        client.push_items(wx.SOURCE_ID, [item.model_copy(update={"document_id": "file://private"})])
+        single = json.loads(wire.requests[0].content)
+        uploaded = json.loads(wire.requests[2].content)["addOrUpdate"][0]
+        for body in (single, uploaded):
+            sets = body["permissions"] if shape == "sets" else body["permissions"][0]["permissionSets"]
+            assert [s["allowAnonymous"] for s in sets] == [False]
+
     def test_mismatched_document_id_in_body_is_refused_before_sending(self) -> None:
         wire = Wire()
         item = ItemBody.from_wire({**wx.item_wire(), "documentId": "file://other"})
