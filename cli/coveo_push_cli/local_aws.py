@@ -554,6 +554,76 @@ def provision_from_template(
     )
 
 
+# --- function environment ---------------------------------------------------------------------
+
+
+def _environment_text(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise ValueError(f"environment variable {name}: {value!r} is not a plain value")
+
+
+def function_environment(
+    template_path: str | Path,
+    function_id: str,
+    resources: LocalResources,
+    parameters: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment variables the template gives `function_id` (Globals, then the function's
+    own), resolved locally: `!Ref` of a parameter to `parameters` or its Default, `!Ref`/`!GetAtt`
+    of a queue, table or bucket to the one `resources` holds (a queue's Ref is its URL, a table's
+    its name). A variable that cannot be resolved here (a parameter with no value, a resource the
+    local run does not create, an unsupported attribute) raises ValueError naming it: the local
+    functions never run with a value the template does not give them.
+    """
+    template = load_template(template_path)
+    resource = template["Resources"].get(function_id) or {}
+    if resource.get("Type") != "AWS::Serverless::Function":
+        raise ValueError(f"{function_id} is not an AWS::Serverless::Function of {template_path}")
+
+    def ref(logical_id: str) -> str:
+        if logical_id in resources.queues:
+            return resources.queues[logical_id].url
+        if logical_id in resources.tables:
+            return resources.tables[logical_id]
+        if logical_id in resources.buckets:
+            return resources.buckets[logical_id]
+        raise ValueError(f"!Ref {logical_id}: not created by the local run")
+
+    def get_att(logical_id: str, attribute: str) -> str:
+        if logical_id in resources.queues:
+            queue = resources.queues[logical_id]
+            by_name = {"Arn": queue.arn, "QueueName": queue.name, "QueueUrl": queue.url}
+        elif logical_id in resources.tables:
+            by_name = {"Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{resources.tables[logical_id]}"}
+        elif logical_id in resources.buckets:
+            bucket = resources.buckets[logical_id]
+            by_name = {"Arn": f"arn:aws:s3:::{bucket}", "DomainName": f"{bucket}.s3.amazonaws.com"}
+        else:
+            raise ValueError(f"!GetAtt {logical_id}.{attribute}: not created by the local run")
+        if attribute not in by_name:
+            raise ValueError(f"!GetAtt {logical_id}.{attribute} is not supported locally")
+        return by_name[attribute]
+
+    intrinsics = _Intrinsics(template, parameters or {}, ref, get_att)
+    function_globals = (template.get("Globals") or {}).get("Function") or {}
+    declared = {
+        **((function_globals.get("Environment") or {}).get("Variables") or {}),
+        **(((resource.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}),
+    }
+    environment: dict[str, str] = {}
+    for name, value in declared.items():
+        try:
+            resolved = intrinsics.resolve(value)
+        except ValueError as exc:
+            raise ValueError(f"{function_id} environment variable {name}: {exc}") from None
+        if resolved is not _NO_VALUE:
+            environment[name] = _environment_text(name, resolved)
+    return environment
+
+
 # --- event source settings --------------------------------------------------------------------
 
 
@@ -661,6 +731,7 @@ __all__ = [
     "MotoServer",
     "QueueResource",
     "event_source_settings",
+    "function_environment",
     "load_template",
     "provision_from_template",
 ]

@@ -18,12 +18,23 @@ from connector.pipeline import Pipeline
 from connector.runtime import Runtime
 from connector.validator import ValidationReport
 
-from .local_aws import EventSourceSettings, LocalResources, MotoServer, event_source_settings
+from .local_aws import (
+    API_KEY_SECRET_PARAMETER,
+    EventSourceSettings,
+    LocalResources,
+    MotoServer,
+    event_source_settings,
+    function_environment,
+)
 from .poller import DrainResult, SqsEventSourcePoller
 
 ITEM_QUEUE, IDENTITY_QUEUE = "ItemQueue", "IdentityQueue"
 DEAD_LETTER_QUEUES = {ITEM_QUEUE: "ItemDeadLetterQueue", IDENTITY_QUEUE: "IdentityDeadLetterQueue"}
 FUNCTIONS = {ITEM_QUEUE: ("item", "push_items"), IDENTITY_QUEUE: ("identity", "push_identities")}
+# The template's functions the local runtime stands in for.
+FUNCTION_IDS = ("PushItemsFunction", "PushIdentitiesFunction", "ValidatePushesFunction")
+# Variables each function sets to its own value; the shared runtime reads none of them.
+PER_FUNCTION_VARIABLES = frozenset({"POWERTOOLS_SERVICE_NAME"})
 
 
 @dataclass
@@ -45,21 +56,50 @@ class LocalStack:
     template_parameters: Mapping[str, str] = field(default_factory=dict)
     _runtime: Runtime | None = None
 
-    def env(self) -> dict[str, str]:
-        """The environment the template gives the functions, with local values."""
-        resources = self.resources
+    def function_env(self, function_id: str) -> dict[str, str]:
+        """The environment template.yaml gives one function, resolved against the local resources
+        (`local_aws.function_environment`), then the local Coveo target, then `overrides`.
+
+        Parameters the template leaves to the deployer take local values unless
+        `template_parameters` names them: the Coveo organization, source and provider of the
+        emulator, the provisioned API-key secret, and no processing delay (the emulator indexes at
+        once). Everything else, ALLOW_PUBLIC_ITEMS included, is what the template says."""
+        coveo = self.coveo
+        parameters = {
+            "CoveoOrganizationId": coveo.organization_id,
+            "CoveoSourceId": coveo.source_id,
+            "CoveoProviderId": coveo.provider_id,
+            API_KEY_SECRET_PARAMETER: self.resources.api_key_secret_name,
+            "ProcessingDelaySeconds": "0",
+            **self.template_parameters,
+        }
+        env = function_environment(self.template_path, function_id, self.resources, parameters)
         return {
-            "COVEO_ORGANIZATION_ID": self.coveo.organization_id,
-            "COVEO_SOURCE_ID": self.coveo.source_id,
-            "COVEO_PROVIDER_ID": self.coveo.provider_id,
-            "COVEO_BASE_URL": self.coveo.base_url,
-            "COVEO_API_KEY_SECRET": resources.api_key_secret_name,
-            "LEDGER_TABLE": resources.tables["LedgerTable"],
-            "ITEM_DEAD_LETTER_QUEUE_URL": resources.queue_url("ItemDeadLetterQueue"),
-            "IDENTITY_DEAD_LETTER_QUEUE_URL": resources.queue_url("IdentityDeadLetterQueue"),
-            "PROCESSING_DELAY_SECONDS": "0",
+            **env,
+            "COVEO_ORGANIZATION_ID": coveo.organization_id,
+            "COVEO_SOURCE_ID": coveo.source_id,
+            "COVEO_PROVIDER_ID": coveo.provider_id,
+            "COVEO_BASE_URL": coveo.base_url,
             **self.overrides,
         }
+
+    def env(self) -> dict[str, str]:
+        """The environment of the one runtime the local functions share: every variable the
+        template gives the item, identity and validator functions (with local values, see
+        `function_env`). Where they differ (only their Powertools service name may), the variable
+        is left out: each handler names its service itself."""
+        merged: dict[str, str] = {}
+        differing: set[str] = set()
+        for function_id in FUNCTION_IDS:
+            for name, value in self.function_env(function_id).items():
+                if merged.setdefault(name, value) != value:
+                    differing.add(name)
+        if differing - PER_FUNCTION_VARIABLES:
+            raise ValueError(
+                f"the functions' environments differ in {sorted(differing - PER_FUNCTION_VARIABLES)}: "
+                "one local runtime cannot serve them all"
+            )
+        return {name: value for name, value in merged.items() if name not in differing}
 
     @property
     def runtime(self) -> Runtime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -75,6 +76,31 @@ def test_an_item_whose_permissions_do_not_mention_anonymous_stays_private(stack:
     users = access(stack, "file://secured")
     assert (users["alice"], users["david"], users["bob"], users[ANONYMOUS]) == (True, True, False, False)
     assert access(stack, "file://public")[ANONYMOUS] is True
+
+
+def test_the_local_functions_run_with_the_templates_environment(stack: LocalStack) -> None:
+    """What the template says reaches the local functions: public items stay refused unless the
+    template (or a parameter given to it) says otherwise, and an item without permissions goes to
+    the DLQ with its reason."""
+    assert stack.env()["ALLOW_PUBLIC_ITEMS"] == "false"
+    assert stack.runtime.settings.allow_public_items is False
+    for function_id, service in [
+        ("PushItemsFunction", "push_items"),
+        ("ValidatePushesFunction", "validate_pushes"),
+    ]:
+        env = stack.function_env(function_id)
+        assert (env["ALLOW_PUBLIC_ITEMS"], env["POWERTOOLS_SERVICE_NAME"]) == ("false", service)
+        assert env["LEDGER_TABLE"] == stack.resources.tables["LedgerTable"]
+    unsecured = upsert("file://no-permissions", 1)
+    del unsecured["data"]["document"]["permissions"]
+    stack.send([unsecured])
+    stack.drain()
+    assert indexed(stack) == {}
+    (dead,) = stack.dead_letters()
+    assert "has no permissions" in (dead["reason"] or "")
+    # The parameter, not a value the local run chose, decides.
+    public = dataclasses.replace(stack, template_parameters={"AllowPublicItems": "true"}, _runtime=None)
+    assert public.env()["ALLOW_PUBLIC_ITEMS"] == "true"
 
 
 def test_out_of_order_and_duplicated_deliveries_end_with_the_newest_version(stack: LocalStack) -> None:

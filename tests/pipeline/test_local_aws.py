@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from coveo_push_cli.local_aws import (
     LocalResources,
     MotoServer,
     event_source_settings,
+    function_environment,
     provision_from_template,
 )
 
@@ -295,6 +298,98 @@ def test_what_cannot_be_resolved_locally_fails_with_a_reason(
     )
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         provision_from_template(path, moto_server, name_prefix="broken-")
+
+
+# --- function environment on a fixture template ---------------------------------------------------
+
+_prefixes = itertools.count()
+ENVIRONMENT_TEMPLATE = """\
+    Transform: AWS::Serverless-2016-10-31
+    Parameters:
+      Public:
+        Type: String
+        Default: "false"
+      Limit:
+        Type: Number
+        Default: 7
+      NoDefault:
+        Type: String
+    Globals:
+      Function:
+        Environment:
+          Variables:
+            SHARED: from-globals
+            OVERRIDDEN: from-globals
+            PUBLIC: !Ref Public
+            TABLE: !Ref Table
+            QUEUE_URL: !Ref Queue
+    Resources:
+      Queue: {Type: AWS::SQS::Queue}
+      Table:
+        Type: AWS::DynamoDB::Table
+        Properties:
+          AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+          KeySchema: [{AttributeName: pk, KeyType: HASH}]
+          BillingMode: PAY_PER_REQUEST
+      Layer: {Type: AWS::Serverless::LayerVersion}
+      Fn:
+        Type: AWS::Serverless::Function
+        Properties:
+          Environment:
+            Variables:
+              OVERRIDDEN: from-function
+              LIMIT: !Ref Limit
+              QUEUE_ARN: !GetAtt Queue.Arn
+              TABLE_ARN: !Sub "${Table.Arn}/index/x"
+"""
+
+
+def test_function_environment_is_globals_then_the_function_resolved_locally(
+    tmp_path: Path, moto_server: MotoServer
+) -> None:
+    path = write(tmp_path, ENVIRONMENT_TEMPLATE)
+    resources = provision_from_template(path, moto_server, name_prefix=f"env-{next(_prefixes)}-")
+    queue, table = resources.queues["Queue"], resources.tables["Table"]
+    env = function_environment(path, "Fn", resources)
+    assert env == {
+        "SHARED": "from-globals",
+        "OVERRIDDEN": "from-function",
+        "PUBLIC": "false",
+        "TABLE": table,
+        "QUEUE_URL": queue.url,
+        "LIMIT": "7",
+        "QUEUE_ARN": queue.arn,
+        "TABLE_ARN": f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}/index/x",
+    }
+    given = function_environment(path, "Fn", resources, {"Public": "true", "Limit": "9"})
+    assert (given["PUBLIC"], given["LIMIT"]) == ("true", "9")
+
+
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        ("!Ref NoDefault", "variable BROKEN: parameter 'NoDefault' has no Default"),
+        ("!Ref Layer", "variable BROKEN: !Ref Layer: not created by the local run"),
+        ("!GetAtt Queue.Nope", "variable BROKEN: !GetAtt Queue.Nope is not supported locally"),
+        ("!GetAtt Layer.Arn", "variable BROKEN: !GetAtt Layer.Arn: not created by the local run"),
+        ("!Ref Nowhere", "variable BROKEN: !Ref Nowhere: no such parameter or resource"),
+    ],
+)
+def test_a_function_variable_the_local_run_cannot_resolve_fails_loudly(
+    tmp_path: Path, moto_server: MotoServer, variable: str, message: str
+) -> None:
+    path = write(tmp_path, ENVIRONMENT_TEMPLATE)
+    resources = provision_from_template(path, moto_server, name_prefix=f"env-broken-{next(_prefixes)}-")
+    broken = write(
+        tmp_path,
+        ENVIRONMENT_TEMPLATE.replace(
+            "LIMIT: !Ref Limit", f"LIMIT: !Ref Limit\n              BROKEN: {variable}"
+        ),
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        function_environment(broken, "Fn", resources)
+    with pytest.raises(ValueError, match="Queue is not an AWS::Serverless::Function"):
+        function_environment(path, "Queue", resources)
 
 
 # --- event source settings on a fixture template -------------------------------------------------

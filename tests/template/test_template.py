@@ -96,6 +96,45 @@ def test_every_required_setting_of_the_code_is_set_for_every_function() -> None:
         assert required <= shared | own, f"{function_id} misses {sorted(required - shared - own)}"
 
 
+def function_variables(function_id: str) -> dict[str, Any]:
+    own = (RESOURCES[function_id]["Properties"].get("Environment") or {}).get("Variables") or {}
+    return {**GLOBAL_FUNCTION["Environment"]["Variables"], **own}
+
+
+def test_a_deployment_with_default_parameters_refuses_items_without_permissions() -> None:
+    """Public items are an explicit choice of the deployer: the parameter defaults to "false",
+    and every function reads it (not a literal that a parameter change would not reach)."""
+    assert PARAMETERS["AllowPublicItems"]["Default"] == "false"
+    assert PARAMETERS["AllowPublicItems"]["AllowedValues"] == ["true", "false"]
+    for function_id in FUNCTIONS:
+        assert function_variables(function_id)["ALLOW_PUBLIC_ITEMS"] == {"Ref": "AllowPublicItems"}
+
+
+def test_the_api_key_only_ever_comes_from_the_secret_and_goes_only_to_coveo() -> None:
+    """No parameter or variable carries the key itself, and no function is pointed at a Coveo
+    host of the template's choosing (COVEO_BASE_URL is for the local emulator only): the key is
+    sent to the Coveo region the deployer picked."""
+    assert not [name for name in PARAMETERS if "apikey" in name.lower() and name != "CoveoApiKeySecretName"]
+    assert "Default" not in PARAMETERS["CoveoApiKeySecretName"]
+    assert PARAMETERS["CoveoRegion"]["AllowedValues"] == ["us", "ca", "eu", "au"]
+    for function_id in FUNCTIONS:
+        variables = function_variables(function_id)
+        assert variables["COVEO_API_KEY_SECRET"] == {"Ref": "CoveoApiKeySecretName"}
+        assert variables["COVEO_REGION"] == {"Ref": "CoveoRegion"}
+        assert not {"COVEO_API_KEY", "COVEO_BASE_URL"} & set(variables), function_id
+        # Limits that protect the source keep the code's defaults (Coveo's own limits).
+        assert not {"MAX_PERMISSIONS_PER_ITEM", "ALIAS_PROVIDERS"} & set(variables), function_id
+
+
+def test_the_content_bucket_is_private_and_encrypted() -> None:
+    bucket = RESOURCES["ContentBucket"]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+
+
 # --- queues ---------------------------------------------------------------------------------------
 
 
