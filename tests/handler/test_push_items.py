@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any, ClassVar, cast
@@ -187,6 +188,42 @@ def test_transient_failure_is_retried_by_sqs_and_pushed_on_redelivery(push_items
     assert coveo.calls[0].ordering_id is not None and coveo.calls[0].ordering_id > first_ordering
     assert ledger.rows["item#file://a"].status is Status.ACCEPTED
     assert ledger.accepted["item#file://a"].attempts == 2
+    assert dlq.sent == []
+
+
+class LedgerDownAfterThePush(InMemoryLedger):
+    """The ledger write that records Coveo's 202 fails (throttled, timed out) `failures` times."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def record_accepted(self, accepted: Any) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise TimeoutError("DynamoDB did not answer")
+        super().record_accepted(accepted)
+
+
+@pytest.mark.parametrize("documents", [1, 3], ids=["single-call", "batch"])
+def test_a_push_whose_ledger_write_fails_is_retried_not_reported_pushed(
+    push_items: Handler, documents: int
+) -> None:
+    """Coveo took the change, but without its ACCEPTED row the validator would never check it:
+    the message is not acknowledged, and its redelivery pushes again and records the row."""
+    ledger = LedgerDownAfterThePush(failures=1)
+    pipeline = dataclasses.replace(make_pipeline("item"), ledger=ledger)
+    coveo, _, dlq = parts(pipeline)
+    event = {"Records": [record(f"m{i}", upsert(f"e{i}", f"file://{i}", 1)) for i in range(documents)]}
+    assert push_items(event, FakeLambdaContext(), pipeline=pipeline) == {
+        "batchItemFailures": [{"itemIdentifier": f"m{i}"} for i in range(documents)]
+    }
+    assert len(coveo.calls) == 1
+    assert {ledger.rows[f"item#file://{i}"].status for i in range(documents)} == {Status.CLAIMED}
+    assert ledger.accepted == {}
+    assert push_items(event, FakeLambdaContext(), pipeline=pipeline) == {"batchItemFailures": []}
+    assert len(coveo.calls) == 2
+    assert {ledger.rows[f"item#file://{i}"].status for i in range(documents)} == {Status.ACCEPTED}
     assert dlq.sent == []
 
 
