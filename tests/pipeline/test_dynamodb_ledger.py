@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
 from connector.adapters.dynamodb_ledger import DynamoDBLedger
 from connector.ledger import Accepted, Claim, ClaimResult, Status
 from coveo_push_cli.local_aws import LocalResources, MotoServer
@@ -56,3 +60,33 @@ def test_an_acceptance_superseded_by_a_newer_claim_leaves_the_row_alone(
     ledger.record_accepted([accepted(old), accepted(claim("item#b", 1, 10))])  # b was never claimed
     head = ledger.heads(["item#a"])["item#a"]
     assert (head.version, head.status) == (2, Status.CLAIMED)
+
+
+@pytest.mark.parametrize("verdict", [Status.ACCEPTED, Status.FAILED])
+def test_a_repush_that_is_not_accepted_leaves_its_row_where_the_validator_reads(
+    moto_server: MotoServer, local_resources: LocalResources, verdict: Status
+) -> None:
+    """The validator reopens a row to re-push it (the claim removes pushedAt, so the row leaves the
+    byStatus index); when the re-push is not accepted, settling it must put the original push time
+    back, or the row is CLAIMED-invisible: never checked again, never reported."""
+    ledger = DynamoDBLedger(moto_server.client("dynamodb"), local_resources.tables["LedgerTable"])
+    pushed_at = 1_764_000_000_000
+    first = claim("item#repush", 3, 30)
+    ledger.claim_many([first])
+    ledger.record_accepted([dataclasses.replace(accepted(first), pushed_at_ms=pushed_at)])
+    row = ledger.get("item#repush")
+    assert row is not None and (row.status, row.pushed_at_ms) == (Status.ACCEPTED, pushed_at)
+
+    assert ledger.reopen(row, reason="rejected: unknown identity", now_ms=pushed_at + 10) is True
+    assert ledger.get("item#repush") is None  # being re-pushed: no verdict to read
+    assert ledger.settle(row, verdict, reason="re-push throttled", now_ms=pushed_at + 20) is True
+
+    settled = ledger.get("item#repush")
+    assert settled is not None
+    assert (settled.status, settled.pushed_at_ms, settled.failure_reason) == (
+        verdict,
+        pushed_at,
+        "re-push throttled",
+    )
+    listed = ledger.rows_with_status(verdict, pushed_before_ms=pushed_at).rows
+    assert [(r.key, r.pushed_at_ms, r.version) for r in listed] == [("item#repush", pushed_at, 3)]

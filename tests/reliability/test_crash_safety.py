@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+from connector.ledger import Status
 from connector.pipeline import Pipeline
 
 from .harness import (
@@ -199,6 +200,7 @@ def test_a_validator_repush_that_fails_leaves_no_row_claimed(rstack: Reliability
     )
     send_all(rstack, [event])
     rstack.drain_with(workers=1)
+    pushed_at = rstack.ledger_rows()["item#file://crash/repush.txt"]["pushedAt"]
     rstack.emulator(
         "faults",
         "PUT",
@@ -206,5 +208,14 @@ def test_a_validator_repush_that_fails_leaves_no_row_claimed(rstack: Reliability
     )
     rstack.settle(timeout_s=10)
     assert rstack.emulator("faults")["rules"][0]["fired"] == 8  # the re-push really failed
-    status = rstack.ledger_rows()["item#file://crash/repush.txt"]["status"]
-    assert status in ("ACCEPTED", "FAILED")  # the validator still owns it, or gave its verdict
+    row = rstack.ledger_rows()["item#file://crash/repush.txt"]
+    # The validator still owns it, or gave its verdict; either way it reads the row again: the row
+    # keeps the time of a push Coveo accepted, the first or a later re-push (without pushedAt the
+    # byStatus index drops it and nothing ever looks at it again).
+    assert row["status"] in ("ACCEPTED", "FAILED")
+    assert "pushedAt" in row, row
+    assert int(row["pushedAt"]) >= int(pushed_at)
+    verdicts = rstack.runtime.ledger()
+    assert "item#file://crash/repush.txt" in {
+        r.key for status in (Status.ACCEPTED, Status.FAILED) for r in verdicts.rows_with_status(status).rows
+    }
