@@ -22,6 +22,8 @@ T0 = 1_795_687_200_000  # 2026-11-26T10:00:00Z
 class FakeReader:
     entries: list[dict[str, Any]] = field(default_factory=list)
     cache: dict[str, str] = field(default_factory=dict)
+    # When the cache last updated an identity ("USER alice" → epoch ms or ISO text); absent: unknown.
+    updated: dict[str, int | str] = field(default_factory=dict)
     members: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # (cache type, name)
     permission_state: str = "VALID"
     requests_sent: int = 0
@@ -55,7 +57,9 @@ class FakeReader:
     ) -> SecurityCacheEntity:
         self.requests_sent += 1
         return SecurityCacheEntity(
-            state=self.cache.get(f"{identity_type} {name}", "UNKNOWN"), last_update_error_detail="bad member"
+            state=self.cache.get(f"{identity_type} {name}", "UNKNOWN"),
+            last_update_date=self.updated.get(f"{identity_type} {name}"),
+            last_update_error_detail="bad member",
         )
 
     def iter_security_cache_members(
@@ -267,6 +271,29 @@ def test_identities_are_checked_in_the_security_cache() -> None:
         "security cache IN_ERROR: bad member"
         in ledger.outcomes[f"identity#{wx.PROVIDER_ID}#GROUP#AlphaTeam"][1]
     )  # type: ignore[operator]
+
+
+def test_an_identity_the_cache_last_updated_before_the_push_stays_pending() -> None:
+    """UP_TO_DATE describes the cache's last update: when that update is older than the push, it
+    was an earlier push's and this one has not reached the cache yet (here the members match, so
+    only the date can tell)."""
+    clock = Clock(T0)
+    ledger, pipeline, reader, validator = setup(clock, kind="identity")
+    pushed(pipeline, identity_event("g", "identity.upserted", {**wx.group_wire(), "version": 2}))
+    key = f"identity#{wx.PROVIDER_ID}#GROUP#AlphaTeam"
+    (row,) = ledger.rows_with_status(Status.ACCEPTED).rows
+    assert (row.key, row.pushed_at_ms) == (key, T0)
+    clock.now = T0 + 60_000
+    reader.cache = {"GROUP AlphaTeam": "UP_TO_DATE"}
+    reader.members = {"GROUP AlphaTeam": [("User", name) for name in wx.MEMBERS]}
+    for before in (T0 - 1, at(T0 - 1_000)):  # epoch ms, or the ISO text the REST API may give
+        reader.updated = {"GROUP AlphaTeam": before}
+        report = validator.run()
+        assert (report.verified, report.failed, report.pending) == (0, 0, 1)
+        assert key not in ledger.outcomes
+    reader.updated = {"GROUP AlphaTeam": at(T0 + 30_000)}
+    assert validator.run().verified == 1
+    assert ledger.outcomes[key][0] is Status.VERIFIED
 
 
 def test_a_group_is_verified_only_when_the_cache_holds_the_members_it_was_pushed_with() -> None:
