@@ -41,6 +41,8 @@ WORKED_EXAMPLE_ACCESS = {"alice": True, "bob": False, "david": True}
 
 PROGRESS_EVERY_S = 3.0
 QUEUE_LABELS = {IDENTITY_QUEUE: "identity", ITEM_QUEUE: "item"}
+# Shown for a dead letter without a reason: SQS moves a message after maxReceiveCount deliveries.
+NO_REASON = "(no reason given: SQS moved it after maxReceiveCount failed deliveries)"
 
 
 # --- events files -------------------------------------------------------------------------------
@@ -522,7 +524,7 @@ def format_report(report: Mapping[str, Any]) -> str:
         lines.append(
             f"  [{QUEUE_LABELS.get(dead['queue'], dead['queue'])}] {dead['eventId'] or '(no event id)'}"
         )
-        lines.append(f"      {dead['reason']}")
+        lines.append(f"      {dead['reason'] or NO_REASON}")
     lines += [
         "",
         f"Validator: {validator['verified']} verified, {validator['failed']} failed, "

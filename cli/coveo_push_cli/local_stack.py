@@ -31,6 +31,8 @@ from .poller import DrainResult, SqsEventSourcePoller
 ITEM_QUEUE, IDENTITY_QUEUE = "ItemQueue", "IdentityQueue"
 DEAD_LETTER_QUEUES = {ITEM_QUEUE: "ItemDeadLetterQueue", IDENTITY_QUEUE: "IdentityDeadLetterQueue"}
 FUNCTIONS = {ITEM_QUEUE: ("item", "push_items"), IDENTITY_QUEUE: ("identity", "push_identities")}
+# The errorKind of a dead letter SQS moved after maxReceiveCount deliveries (it carries no reason).
+RETRIES_EXHAUSTED = "retries-exhausted"
 # The template's functions the local runtime stands in for.
 FUNCTION_IDS = ("PushItemsFunction", "PushIdentitiesFunction", "ValidatePushesFunction")
 # Variables each function sets to its own value; the shared runtime reads none of them.
@@ -176,7 +178,9 @@ class LocalStack:
         return self.runtime.validator("validate_pushes").run()
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        """Every message in both DLQs with its reason (messages stay in the queues)."""
+        """Every message in both DLQs with its reason (messages stay in the queues): the `reason`
+        and `errorKind` the pipeline wrote as message attributes, or, for a message SQS moved after
+        maxReceiveCount failed deliveries, reason None and errorKind `RETRIES_EXHAUSTED`."""
         sqs = self.aws.client("sqs")
         found: list[dict[str, Any]] = []
         for queue, dlq in DEAD_LETTER_QUEUES.items():
@@ -202,10 +206,11 @@ class LocalStack:
                             "messageId": message["MessageId"],
                             "eventId": attributes.get("eventId") or _event_id(message["Body"]),
                             "eventType": attributes.get("eventType"),
-                            # A message SQS moved here after maxReceiveCount has no reason attribute.
-                            "reason": attributes.get("reason")
-                            or "delivery failed repeatedly (maxReceiveCount reached)",
-                            "errorKind": attributes.get("errorKind") or "retries-exhausted",
+                            # A message SQS moved here after maxReceiveCount has no reason
+                            # attribute: its reason is None, not one made up here, so that "every
+                            # dead letter says why" stays something a test can find false.
+                            "reason": attributes.get("reason"),
+                            "errorKind": attributes.get("errorKind") or RETRIES_EXHAUSTED,
                             "body": message["Body"],
                         }
                     )

@@ -619,7 +619,14 @@ def account(
     provider = workload.provider
     result = Accounting()
     rows = stack.ledger_rows()
-    dead = {d["eventId"]: d["reason"] for d in stack.dead_letters() if d["eventId"]}
+    dead_letters = stack.dead_letters()
+    dead = {d["eventId"]: d["reason"] or "" for d in dead_letters if d["eventId"]}
+    # "In a DLQ with a reason a person can read": one SQS moved after maxReceiveCount has none.
+    result.problems += [
+        f"dead letter {d['eventId'] or d['messageId']} has no reason ({d['errorKind']})"
+        for d in dead_letters
+        if not d["reason"]
+    ]
     handled = stack.recorder.by_event()
     for event in workload.events:
         event_id, version = event["id"], event["data"]["version"]

@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from connector.pipeline import Message
 
 from .harness import (
@@ -193,3 +195,21 @@ def test_deleting_an_identity_coveo_never_had_is_verified(rstack: ReliabilitySta
     rstack.drain_with(workers=1)
     rstack.settle(timeout_s=15)
     assert row(rstack, f"identity#{rstack.coveo.provider_id}#GROUP#Gone")["status"] == "VERIFIED"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: a message that fails on every delivery is moved to the DLQ by SQS after "
+    "maxReceiveCount, with no reason attribute; the pipeline could dead-letter it itself, with the "
+    "last error as the reason, on the delivery whose ApproximateReceiveCount reaches maxReceiveCount",
+)
+def test_a_change_retried_until_sqs_gives_up_is_dead_lettered_with_a_reason(rstack: ReliabilityStack) -> None:
+    # Coveo refuses the key on every delivery (rotated in Coveo, not yet in the secret).
+    rstack.aws.client("secretsmanager").put_secret_value(
+        SecretId=rstack.resources.api_key_secret_name, SecretString="xx-rotated-away"
+    )
+    send_all(rstack, [doc(rstack, 1)])
+    rstack.drain_with(workers=1, timeout_s=60)
+    (letter,) = rstack.dead_letters()
+    assert letter["eventId"] == f"{DOC}@1"
+    assert letter["reason"], letter  # a person reading the DLQ learns why (401: the API key)
