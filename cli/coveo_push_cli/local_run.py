@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import io
 import json
+import re
 import secrets
 import sys
 import threading
@@ -25,11 +26,13 @@ from urllib.parse import quote
 
 import httpx
 
+from connector import strict_json
 from connector.events import item_key
 from connector.ledger import Row, Status, ValidationLedger
 from connector.pipeline import BatchReport, Disposition, Message, Pipeline
+from connector.policy import declared_public
 from connector.runtime import api_key_from_secret
-from connector.validator import ValidationReport
+from connector.validator import ValidationReport, stored_event
 
 from .local_stack import IDENTITY_QUEUE, ITEM_QUEUE, CoveoTarget, LocalStack
 
@@ -54,23 +57,18 @@ class EventsFileError(ValueError):
 
 def load_events(path: Path) -> list[Any]:
     """The events of a file: one CloudEvent, a JSON array, or JSON Lines. A JSON string element is a
-    raw message body (to try malformed input); anything else but an object is refused."""
+    raw message body (to try malformed input); anything else but an object is refused.
+
+    An element the connector's strict reader would refuse (a duplicate key, NaN, nesting past the
+    limit, a lone surrogate) is sent as it is written, so the connector sees, and refuses, exactly
+    that: parsing it here with Python's lenient reader would quietly change it first.
+    """
     text = path.read_text(encoding="utf-8")
     try:
-        parsed = json.loads(text)
-        events = parsed if isinstance(parsed, list) else [parsed]
-    except json.JSONDecodeError:
-        events = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise EventsFileError(
-                    f"{path}:{number}: not JSON ({exc.msg}); an events file holds one CloudEvent, "
-                    "a JSON array of them, or one JSON value per line"
-                ) from None
+        parsed = strict_json.loads(text, what=str(path))
+        events: list[Any] = parsed if isinstance(parsed, list) else [parsed]
+    except strict_json.JsonRefused:
+        events = _elements_as_written(path, text)
     if not events:
         raise EventsFileError(f"{path}: holds no events")
     for position, event in enumerate(events, start=1):
@@ -80,6 +78,61 @@ def load_events(path: Path) -> list[Any]:
                 "object, or a string to send as a raw message body"
             )
     return events
+
+
+def _elements_as_written(path: Path, text: str) -> list[Any]:
+    """Each element of a JSON array (or each line of JSON Lines): parsed when the strict reader
+    takes it, else its text as written (a raw body)."""
+    if text.lstrip().startswith("["):
+        pieces = _array_elements(text)
+        if pieces is not None:
+            return [_element(piece) for piece in pieces]
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    elements = [(number, line, _element(line)) for number, line in lines]
+    bad = [number for number, line, element in elements if element is line and not _looks_like_json(line)]
+    if not bad:
+        return [element for _, _, element in elements]
+    if _looks_like_json(text.strip()):
+        return [text.strip()]  # one event over several lines, sent as written
+    raise EventsFileError(
+        f"{path}:{bad[0]}: not JSON; an events file holds one CloudEvent, "
+        "a JSON array of them, or one JSON value per line"
+    )
+
+
+def _element(text: str) -> Any:
+    try:
+        return strict_json.loads(text)
+    except strict_json.JsonRefused:
+        return text  # sent as written; the connector says what is wrong with it
+
+
+def _looks_like_json(line: str) -> bool:
+    """JSON that only the strict reader refuses (Python's own reader, without recursion, takes it)."""
+    return line.lstrip()[:1] in ("{", "[", '"') and line.rstrip()[-1:] in ("}", "]", '"')
+
+
+_ARRAY_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
+
+
+def _array_elements(text: str) -> list[str] | None:
+    """The top-level elements of a JSON array, as written; None when the brackets do not balance."""
+    depth, start, pieces = 0, -1, []
+    for match in _ARRAY_TOKEN.finditer(text):
+        mark = match.group()
+        if mark in ("[", "{"):
+            depth += 1
+            if depth == 1:
+                start = match.end()
+        elif mark in ("]", "}"):
+            depth -= 1
+            if depth == 0:
+                pieces.append(text[start : match.start()])
+                return [p.strip() for p in pieces if p.strip()] if not text[match.end() :].strip() else None
+        elif mark == "," and depth == 1:
+            pieces.append(text[start : match.start()])
+            start = match.end()
+    return None
 
 
 def worked_example() -> list[Any]:
@@ -372,6 +425,7 @@ def _report(
     dead_lettered = counts[Disposition.DEAD_LETTERED] + moved_by_sqs
     state = emulator.get("state")
     documents = _documents(stack, state)
+    access, anonymous = _access(stack, emulator, state, documents)
     report: dict[str, Any] = {
         "timedOut": timed_out,
         "drained": drained,
@@ -389,7 +443,8 @@ def _report(
             for d in dead_letters
         ],
         "documents": documents,
-        "access": _access(stack, emulator, state, documents),
+        "access": access,
+        "security": {"publicByAccident": _public_by_accident(stack, anonymous)},
         "identities": {
             f"{i['type']} {i['name']}": i["state"]
             for i in state["identities"].get(stack.coveo.provider_id, [])
@@ -431,30 +486,59 @@ def _documents(stack: LocalStack, state: dict[str, Any]) -> dict[str, Any]:
 
 def _access(
     stack: LocalStack, emulator: _Emulator, state: dict[str, Any], documents: Mapping[str, Any]
-) -> dict[str, dict[str, bool]]:
+) -> tuple[dict[str, dict[str, bool]], list[str]]:
     """Per indexed document, every user of the provider: allowed or not, as Coveo's effective
-    permissions answer it. A user the model does not reach is allowed only if anonymous users are."""
+    permissions answer it. A user the model does not reach is allowed only if anonymous users are.
+    Also: the documents anonymous users can read."""
     provider = stack.coveo.provider_id
     users = sorted(i["name"] for i in state["identities"].get(provider, []) if i["type"] == "USER")
     key = api_key_from_secret(stack.resources.api_key_secret_name, stack.aws.client("secretsmanager"))
-    access = {}
+    access: dict[str, dict[str, bool]] = {}
+    anonymous: list[str] = []
     for document_id, document in documents.items():
         if not document["indexed"]:
             continue
         answer = emulator.effective_permissions(stack.coveo, state["indexId"], document_id, key)
+        if answer["anonymousAllowed"]:
+            anonymous.append(document_id)
         reached = {
             row["identity"]: bool(row["allowed"])
             for row in answer["items"]
             if row["securityProvider"] == provider
         }
         access[document_id] = {user: reached.get(user, bool(answer["anonymousAllowed"])) for user in users}
-    return access
+    return access, anonymous
+
+
+def _public_by_accident(stack: LocalStack, anonymous: Sequence[str]) -> list[str]:
+    """Documents anonymous users can read although their events did not say `"allowAnonymous":
+    true` (and the deployment does not allow public items): each one is a security failure."""
+    if stack.runtime.settings.allow_public_items or not anonymous:
+        return []
+    ledger = stack.runtime.ledger()
+    found = []
+    for document_id in anonymous:
+        row = ledger.get(item_key(document_id))
+        change = row.change if row is not None else None
+        try:
+            declared = change is not None and declared_public(stored_event(change)["data"])
+        except strict_json.JsonRefused:
+            declared = False
+        if not declared:
+            found.append(document_id)
+    return found
 
 
 def problems(report: Mapping[str, Any]) -> list[str]:
     """What keeps a run from being a success, in words; empty when everything landed."""
     found = []
     events, validator = report["events"], report["validator"]
+    public = report.get("security", {}).get("publicByAccident", [])
+    if public:
+        found.append(
+            f"SECURITY: {len(public)} item(s) readable by anonymous users although their events did not "
+            f'say "allowAnonymous": true ({", ".join(public[:5])})'
+        )
     if events["dead_lettered"]:
         found.append(f"{events['dead_lettered']} event(s) dead-lettered")
     if validator["failed"]:

@@ -371,6 +371,7 @@ ALARMS: dict[str, tuple[str, str, str, Any, Any]] = {
     },
     "ValidatorFailuresAlarm": ("CoveoConnector", "Failed", "service", "validate_pushes", 0),
     "PermissionWarningsAlarm": ("CoveoConnector", "PermissionWarnings", "service", "validate_pushes", 0),
+    "PublicByAccidentAlarm": ("CoveoConnector", "UnexpectedPublicItems", "service", "validate_pushes", 0),
     "IdentitiesInErrorAlarm": ("CoveoConnector", "IdentitiesInError", "service", "validate_pushes", 0),
     "PendingTooOldAlarm": (
         "CoveoConnector",

@@ -95,7 +95,7 @@ def test_identity_types_and_keys() -> None:
     ("message", "reason"),
     [
         ("{not json", "message body is not JSON"),
-        ("[1, 2]", "message body is a JSON list, not an object"),
+        ("[1, 2]", "message body is an array, not a JSON object"),
         ({"id": "x"}, "not a CloudEvent: missing 'specversion', 'source', 'type'"),
         (
             {"specversion": "0.3", "id": "x", "source": "s", "type": "item.deleted"},
@@ -122,7 +122,7 @@ def test_identity_types_and_keys() -> None:
         (cloud_event("item.deleted", {"documentId": "no uri", "version": 1}), "is not a URI"),
         (
             cloud_event("item.deleted", {"documentId": "file://a"}, time="yesterday"),
-            "is not an RFC 3339 timestamp",
+            "is not an RFC 3339 date-time",
         ),
         (
             cloud_event("item.deleted", {"documentId": "file://a"}, time="2026-11-26T10:00:00"),

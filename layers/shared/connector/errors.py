@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .strict_json import printable
+
 
 class PermanentError(Exception):
     """Retrying will not help: the change goes to the dead-letter queue with `reason`."""
@@ -29,3 +31,28 @@ class RejectedByCoveo(PermanentError):
     """Coveo refused the change with a client error that resending cannot fix."""
 
     kind = "rejected-by-coveo"
+
+
+class Unprocessable(PermanentError):
+    """Handling this one message raised where no other message would: it goes to the DLQ with the
+    exception, so that it cannot take its neighbours down with it (poison isolation)."""
+
+    kind = "unprocessable"
+
+
+class LedgerRefused(PermanentError):
+    """DynamoDB refused to store this change's row (a value it cannot hold), not the ledger at large."""
+
+    kind = "unprocessable"
+
+
+class ContentNotFound(PermanentError):
+    """The object a `data.contentRef` names does not exist."""
+
+    kind = "refused"
+
+
+def describe_exception(exc: BaseException, limit: int = 300) -> str:
+    """`ClassName: message`, short and printable, for a reason (never a traceback)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {printable(text, limit)}" if text else type(exc).__name__

@@ -4,16 +4,17 @@ into typed changes. Pure: no I/O. Every refusal is an `InvalidEvent` with a reas
 
 from __future__ import annotations
 
-import json
+import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
 from coveo_push_api.models import BaseIdentityBody, IdentityBody, ItemBody, MappedIdentityBody
 
+from . import strict_json
 from .errors import InvalidEvent
 
 ITEM_UPSERTED = "item.upserted"
@@ -25,10 +26,23 @@ ITEM_TYPES = (ITEM_UPSERTED, ITEM_DELETED)
 IDENTITY_TYPES = (IDENTITY_UPSERTED, IDENTITY_ALIASED, IDENTITY_DELETED)
 EVENT_TYPES = ITEM_TYPES + IDENTITY_TYPES
 
-# A URI: a scheme, a colon, then something without whitespace or control characters.
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s\x00-\x1f\x7f]+$")
-_S3_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>.+)$")
-MAX_DOCUMENT_ID_LENGTH = 2048
+# A URI: a scheme, a colon, then something without whitespace or control characters. Matched
+# whole (fullmatch): `$` would let a trailing newline through, and make it a second document.
+_URI = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):(?P<rest>[^\s\x00-\x1f\x7f]+)")
+_S3_URI = re.compile(r"s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/(?P<key>[^\x00-\x1f\x7f]+)")
+# Schemes a browser runs rather than opens: a search result's link must never be one.
+SCRIPT_SCHEMES = frozenset({"javascript", "data", "vbscript"})
+MAX_DOCUMENT_ID_LENGTH = 2048  # Coveo publishes no limit; a conservative cap (docs/decisions.md)
+MAX_EVENT_ID_LENGTH = 1024
+MAX_VERSION = 2**63 - 1  # versions become orderingIds' neighbours: Coveo's orderingId is an int64
+# Ledger keys are DynamoDB partition keys (2,048 bytes at most); longer ones are hashed.
+MAX_READABLE_KEY_BYTES = 1024
+_RFC3339 = re.compile(
+    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})[Tt]"
+    r"(?P<hour>\d{2}):(?P<minute>\d{2}):(?P<second>\d{2})(?:\.(?P<fraction>\d+))?"
+    r"(?P<zone>[Zz]|(?P<sign>[+-])(?P<zone_hour>\d{2}):(?P<zone_minute>\d{2}))"
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -83,6 +97,7 @@ class Change:
     subject: str  # what a person calls it: the documentId, or "GROUP AlphaTeam"
     payload: Payload
     data: dict[str, Any] = field(compare=False, repr=False)  # the event's data, kept for re-pushes
+    stored: bytes | None = field(default=None, compare=False, repr=False)  # compressed, for the ledger
 
     @property
     def kind(self) -> Literal["item", "identity"]:
@@ -94,48 +109,76 @@ class Change:
 
 def unwrap(body: str) -> CloudEvent:
     """The CloudEvent in an SQS message body: raw, inside an SNS notification, or as EventBridge sent it."""
+    message = _json_object(body, "message body")
+    if message.get("Type") == "Notification":  # SNS → SQS without raw message delivery
+        inner = message.get("Message")
+        if not isinstance(inner, str):
+            raise InvalidEvent(
+                f"SNS notification's 'Message' is {_json_type(inner)}; SNS delivers the CloudEvent as a "
+                "JSON string in 'Message' (publish the event's JSON text, not an object)"
+            )
+        return _from_envelope(_json_object(inner, "SNS notification's 'Message'"), "in an SNS notification")
+    return _from_envelope(message, "")
+
+
+def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
-        message = json.loads(body)
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise InvalidEvent(f"message body is not JSON ({exc})") from None
-    if not isinstance(message, dict):
-        raise InvalidEvent(f"message body is a JSON {type(message).__name__}, not an object")
-    if message.get("Type") == "Notification" and isinstance(message.get("Message"), str):
-        return unwrap(message["Message"])  # SNS → SQS without raw message delivery
+        value = strict_json.loads(text, what=what)
+    except strict_json.JsonRefused as refused:
+        raise InvalidEvent(refused.reason) from None
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"{what} is {_json_type(value)}, not a JSON object")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array"}
+    return names.get(type(value), "an object")
+
+
+def _from_envelope(message: dict[str, Any], where: str) -> CloudEvent:
     if "detail-type" in message and "detail" in message:
         return _from_eventbridge(message)
-    return _from_cloudevent(message)
+    return _from_cloudevent(message, where)
 
 
 def _from_eventbridge(message: dict[str, Any]) -> CloudEvent:
     event_id, event_type = message.get("id"), message.get("detail-type")
-    if not isinstance(event_id, str) or not event_id:
-        raise InvalidEvent("EventBridge event has no 'id'")
+    if not isinstance(event_id, str) or not event_id.strip():
+        raise InvalidEvent("EventBridge event's 'id' must be a non-empty string")
     if not isinstance(event_type, str):
-        raise InvalidEvent("EventBridge event has no 'detail-type'")
+        raise InvalidEvent("EventBridge event's 'detail-type' must be a string (the event type)")
+    source = message.get("source", "")
+    if not isinstance(source, str):
+        raise InvalidEvent("EventBridge event's 'source' must be a string")
     return CloudEvent(
-        id=event_id,
+        id=_check_event_id(event_id, "EventBridge event's 'id'"),
         type=event_type,
-        source=str(message.get("source", "")),
+        source=source,
         time=_parse_time(message.get("time")),
         data=message.get("detail"),
     )
 
 
-def _from_cloudevent(message: dict[str, Any]) -> CloudEvent:
-    missing = [name for name in ("specversion", "id", "source", "type") if not message.get(name)]
+def _from_cloudevent(message: dict[str, Any], where: str) -> CloudEvent:
+    missing = [name for name in ("specversion", "id", "source", "type") if name not in message]
     if missing:
         raise InvalidEvent(
-            f"not a CloudEvent: missing {', '.join(repr(m) for m in missing)} "
+            f"not a CloudEvent{' ' + where if where else ''}: missing {', '.join(repr(m) for m in missing)} "
             "(expected CloudEvents 1.0 structured JSON, an SNS notification or an EventBridge event)"
         )
     if message["specversion"] != "1.0":
-        raise InvalidEvent(f"unsupported CloudEvents specversion {message['specversion']!r}; expected '1.0'")
+        raise InvalidEvent(
+            f"unsupported CloudEvents specversion {strict_json.printable(repr(message['specversion']))}; "
+            "expected the string '1.0'"
+        )
     for name in ("id", "source", "type"):
-        if not isinstance(message[name], str):
-            raise InvalidEvent(f"CloudEvent attribute {name!r} must be a string")
+        if not isinstance(message[name], str) or not message[name].strip():
+            raise InvalidEvent(f"CloudEvent attribute {name!r} must be a non-empty string")
     return CloudEvent(
-        id=message["id"],
+        id=_check_event_id(message["id"], "CloudEvent attribute 'id'"),
         type=message["type"],
         source=message["source"],
         time=_parse_time(message.get("time")),
@@ -143,17 +186,55 @@ def _from_cloudevent(message: dict[str, Any]) -> CloudEvent:
     )
 
 
+def _check_event_id(event_id: str, what: str) -> str:
+    if len(event_id) > MAX_EVENT_ID_LENGTH:
+        raise InvalidEvent(f"{what} is {len(event_id):,} characters; at most {MAX_EVENT_ID_LENGTH:,}")
+    return event_id
+
+
 def _parse_time(value: Any) -> datetime | None:
+    """RFC 3339 `date-time`, whole: either case of `T` and `Z`, a leap second, not before 1970."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidEvent(f"event time must be an RFC 3339 string, got {type(value).__name__}")
+        raise InvalidEvent(f"event time must be an RFC 3339 string, got {_json_type(value)}")
+    shown = strict_json.printable(repr(value), 80)
+    match = _RFC3339.fullmatch(value)
+    if match is None and _RFC3339.fullmatch(value + "Z"):
+        raise InvalidEvent(f"event time {shown} has no time zone; RFC 3339 ends with 'Z' or an offset")
+    if match is None:
+        raise InvalidEvent(
+            f"event time {shown} is not an RFC 3339 date-time; expected e.g. '2026-11-26T09:00:05Z' "
+            "or '2026-11-26T10:00:05.123+01:00' (date, 'T', time with seconds, and a zone)"
+        )
+    part = {name: int(text) for name, text in match.groupdict().items() if text and text.isdigit()}
+    leap = part["second"] == 60
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidEvent(f"event time {value!r} is not an RFC 3339 timestamp") from None
-    if moment.tzinfo is None:
-        raise InvalidEvent(f"event time {value!r} has no time zone")
+        zone = UTC
+        if match["sign"]:
+            if part["zone_hour"] > 23 or part["zone_minute"] > 59:
+                raise ValueError("zone offset out of range")
+            offset = timedelta(hours=part["zone_hour"], minutes=part["zone_minute"])
+            zone = timezone(-offset if match["sign"] == "-" else offset)
+        moment = datetime(
+            part["year"],
+            part["month"],
+            part["day"],
+            part["hour"],
+            part["minute"],
+            59 if leap else part["second"],
+            int((match["fraction"] or "0")[:6].ljust(6, "0")),
+            tzinfo=zone,
+        )
+    except ValueError as exc:
+        raise InvalidEvent(f"event time {shown} is not a valid date-time ({exc})") from None
+    if leap:  # 23:59:60 is the second after 23:59:59
+        moment += timedelta(seconds=1)
+    if moment < _EPOCH:
+        raise InvalidEvent(
+            f"event time {shown} is before 1970; a version taken from it would be negative "
+            "(send the change's real time, or data.version)"
+        )
     return moment
 
 
@@ -164,21 +245,24 @@ class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Version = StrictInt | None
+
+
 class _ItemUpsertedData(_Data):
-    document_id: str = Field(alias="documentId")
-    version: StrictInt | None = Field(default=None, ge=0)
+    document_id: StrictStr = Field(alias="documentId")
+    version: Version = Field(default=None, ge=0, le=MAX_VERSION)
     document: dict[str, Any]
-    content_ref: str | None = Field(default=None, alias="contentRef")
+    content_ref: StrictStr | None = Field(default=None, alias="contentRef")
 
 
 class _ItemDeletedData(_Data):
-    document_id: str = Field(alias="documentId")
-    version: StrictInt | None = Field(default=None, ge=0)
+    document_id: StrictStr = Field(alias="documentId")
+    version: Version = Field(default=None, ge=0, le=MAX_VERSION)
     delete_children: StrictBool = Field(default=False, alias="deleteChildren")
 
 
 class _Versioned(_Data):
-    version: StrictInt | None = Field(default=None, ge=0)
+    version: Version = Field(default=None, ge=0, le=MAX_VERSION)
 
 
 def describe(exc: ValidationError, prefix: str = "data") -> str:
@@ -187,7 +271,9 @@ def describe(exc: ValidationError, prefix: str = "data") -> str:
     for error in exc.errors(include_url=False):
         location = ".".join([prefix, *(str(p) for p in error["loc"])]) if error["loc"] else prefix
         message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{location}: {message}")
+        if error["type"] in ("less_than_equal", "greater_than_equal") and location.endswith("version"):
+            message += " (versions are integers from 0 to 2**63-1, Coveo's orderingId range)"
+        parts.append(f"{strict_json.printable(location, 120)}: {strict_json.printable(message, 400)}")
     return "; ".join(parts)
 
 
@@ -219,17 +305,24 @@ def _item_upserted(event: CloudEvent) -> Change:
     data = _validate(_ItemUpsertedData, event.data)
     document_id = _check_document_id(data.document_id)
     document = dict(data.document)
+    if any(key.lower() == "compressedbinarydatafileid" for key in document):
+        raise InvalidEvent(
+            "data.document.compressedBinaryDataFileId is the connector's to set (it names a file container "
+            "in this deployment's Coveo organization); give the content inline (data or "
+            "compressedBinaryData), or put it in S3 and give data.contentRef"
+        )
     if "documentId" in document and document["documentId"] != document_id:
         raise InvalidEvent(
-            f"data.document.documentId {document['documentId']!r} differs from data.documentId {document_id!r}"
+            f"data.document.documentId {strict_json.printable(repr(document['documentId']))} differs from "
+            f"data.documentId {strict_json.printable(repr(document_id))}"
         )
     document.pop("documentId", None)
     if data.content_ref is not None:
-        if not _S3_URI.match(data.content_ref):
-            raise InvalidEvent(f"data.contentRef {data.content_ref!r} is not an s3://bucket/key URI")
-        content_keys = {"data", "compressedbinarydata", "compressedbinarydatafileid"} & {
-            k.lower() for k in document
-        }
+        if not _S3_URI.fullmatch(data.content_ref):
+            raise InvalidEvent(
+                f"data.contentRef {strict_json.printable(repr(data.content_ref))} is not an s3://bucket/key URI"
+            )
+        content_keys = {"data", "compressedbinarydata"} & {k.lower() for k in document}
         if content_keys:
             raise InvalidEvent("an item with data.contentRef must not also carry content in data.document")
         # Placeholder content so the body validates; the handler replaces it with the fetched bytes.
@@ -271,7 +364,7 @@ def _identity_change(event: CloudEvent, provider_id: str) -> Change:
         event_type=event.type,
         # An identity's upserts and deletes share a key (a delete supersedes an older upsert);
         # its aliases are a separate record in Coveo, so they are coalesced apart.
-        key=f"{family}#{provider_id}#{identity.type.value}#{identity.name}",
+        key=ledger_key(f"{family}#{provider_id}#{identity.type.value}", identity.name),
         version=_version(version, event),
         subject=f"{identity.type.value} {identity.name}",
         payload=payload,
@@ -280,7 +373,16 @@ def _identity_change(event: CloudEvent, provider_id: str) -> Change:
 
 
 def item_key(document_id: str) -> str:
-    return f"item#{document_id}"
+    return ledger_key("item", document_id)
+
+
+def ledger_key(family: str, name: str) -> str:
+    """`family#name`, readable; past DynamoDB's comfort (keys stop at 2,048 bytes) the name is hashed.
+    The row keeps the whole name as its subject."""
+    key = f"{family}#{name}"
+    if len(key.encode("utf-8")) <= MAX_READABLE_KEY_BYTES:
+        return key
+    return f"{family}#sha256 {hashlib.sha256(name.encode('utf-8')).hexdigest()}"
 
 
 def _validate(model: type[_M], data: dict[str, Any]) -> _M:
@@ -291,14 +393,27 @@ def _validate(model: type[_M], data: dict[str, Any]) -> _M:
 
 
 def _check_document_id(document_id: str) -> str:
-    if not _URI.match(document_id):
-        raise InvalidEvent(
-            f"data.documentId {document_id!r} is not a URI; Coveo identifies items by URI, "
-            "e.g. 'file://folder/mytext.txt' or 'https://example.com/page'"
-        )
+    shown = strict_json.printable(repr(document_id), 120)
     if len(document_id) > MAX_DOCUMENT_ID_LENGTH:
         raise InvalidEvent(
-            f"data.documentId is {len(document_id)} characters; at most {MAX_DOCUMENT_ID_LENGTH}"
+            f"data.documentId is {len(document_id):,} characters; at most {MAX_DOCUMENT_ID_LENGTH:,}"
+        )
+    match = _URI.fullmatch(document_id)
+    if match is None:
+        raise InvalidEvent(
+            f"data.documentId {shown} is not a URI; Coveo identifies items by URI, "
+            "e.g. 'file://folder/mytext.txt' or 'https://example.com/page' (no spaces or control characters)"
+        )
+    scheme, rest = match["scheme"].lower(), match["rest"]
+    if scheme in SCRIPT_SCHEMES:
+        raise InvalidEvent(
+            f"data.documentId {shown} uses the {scheme}: scheme, which a browser runs instead of opening; "
+            "a search result must link to the item itself"
+        )
+    hierarchical = rest.removeprefix("//")
+    if not re.split(r"[?#]", hierarchical, maxsplit=1)[0]:
+        raise InvalidEvent(
+            f"data.documentId {shown} names no item: it has a scheme but an empty authority and path"
         )
     return document_id
 
@@ -310,7 +425,7 @@ def _version(version: int | None, event: CloudEvent) -> int:
         raise InvalidEvent(
             "no version: give data.version or the event's 'time' (its milliseconds stand for it)"
         )
-    return int(event.time.timestamp() * 1000)
+    return (event.time - _EPOCH) // timedelta(milliseconds=1)
 
 
 def parse_message(body: str, *, provider_id: str) -> Change:

@@ -73,11 +73,18 @@ def handle_sqs_batch(
     event: dict[str, Any], context: LambdaContextLike, pipeline: Pipeline, logger: Logger, metrics: Metrics
 ) -> dict[str, list[dict[str, str]]]:
     records = list(SQSEvent(event).records)
-    messages = [Message(record.message_id, record.body) for record in records]
+    messages = [Message(record.message_id, record.body, _receive_count(record)) for record in records]
     report = pipeline.process(messages, lambda: context.get_remaining_time_in_millis() / 1000)
     _log(report, logger)
     _metrics(report, metrics)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.retry_ids()]}
+
+
+def _receive_count(record: Any) -> int:
+    try:
+        return int(record.attributes.approximate_receive_count)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return 1
 
 
 def _log(report: BatchReport, logger: Logger) -> None:
@@ -151,6 +158,7 @@ def make_validator_handler(function_name: str) -> LambdaHandler:
             "Repushed": report.repushed,
             "PermissionWarnings": report.permission_warnings,
             "PermissionErrors": report.permission_errors,
+            "UnexpectedPublicItems": report.unexpected_public,
             "IdentitiesInError": report.identities_in_error,
             "LogsApiCalls": report.logs_api_calls,
         }

@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
+from .errors import PermanentError
+
 
 class Status(StrEnum):
     CLAIMED = "CLAIMED"  # passed the stale guard; push not yet accepted by Coveo
@@ -100,9 +102,11 @@ class Ledger(Protocol):
 
     def claim(self, claim: Claim) -> ClaimResult: ...
 
-    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult]:
+    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult | PermanentError]:
         """`claim` for each (distinct keys), results in order; the DynamoDB ledger runs them
-        concurrently instead of one round trip after another."""
+        concurrently instead of one round trip after another. A claim the ledger refuses for that
+        change alone (a value DynamoDB will not store) comes back as a `PermanentError`; the
+        ledger being unavailable raises."""
         ...
 
     def record_accepted(self, accepted: Iterable[Accepted]) -> None: ...
@@ -157,7 +161,7 @@ class InMemoryLedger:
             )
             return ClaimResult.CLAIMED
 
-    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult]:
+    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult | PermanentError]:
         return [self.claim(claim) for claim in claims]
 
     def record_accepted(self, accepted: Iterable[Accepted]) -> None:

@@ -11,7 +11,7 @@ import json
 import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -25,8 +25,16 @@ from coveo_push_api.models import (
     MappedIdentityBody,
 )
 
+from . import strict_json
 from .coalesce import coalesce
-from .errors import PermanentError, RefusedChange, RejectedByCoveo
+from .errors import (
+    ContentNotFound,
+    PermanentError,
+    RefusedChange,
+    RejectedByCoveo,
+    Unprocessable,
+    describe_exception,
+)
 from .events import (
     Change,
     IdentityAlias,
@@ -117,7 +125,10 @@ class CoveoPush(Protocol):
 
 
 class ContentStore(Protocol):
-    def fetch(self, uri: str) -> bytes: ...
+    def fetch(self, uri: str) -> bytes:
+        """The object's bytes; `ContentNotFound` when it does not exist, anything else when the
+        store cannot be reached."""
+        ...
 
 
 class DeadLetters(Protocol):
@@ -144,6 +155,7 @@ class PipelineSettings:
 class Message:
     message_id: str
     body: str
+    receive_count: int = 1  # SQS's ApproximateReceiveCount: 1 on the first delivery
 
 
 class Disposition(StrEnum):
@@ -202,6 +214,13 @@ class Pipeline:
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
 
     def process(self, messages: Sequence[Message], remaining_s: Callable[[], float]) -> BatchReport:
+        """Every message gets exactly one disposition, and this never raises.
+
+        What one message holds changes only its own outcome: any exception while reading, checking,
+        serialising, claiming or pushing it dead-letters that message with the exception as its
+        reason. Only the ledger, S3 or Coveo being unavailable sends the rest back to SQS (RETRY),
+        and then a message already dead-lettered stays settled, so it is never dead-lettered twice.
+        """
         report = BatchReport()
         requests_before = self.coveo.requests_sent
         try:
@@ -214,6 +233,11 @@ class Pipeline:
             claimed = self._claim(coalesced.winners, report)
             if claimed:
                 self._push(claimed, report, remaining_s)
+        except Exception as exc:  # infrastructure: the ledger or the DLQ could not be reached
+            reason = f"not settled: {describe_exception(exc)}; SQS will redeliver"
+            for message in messages:
+                if message.message_id not in report.outcomes:
+                    report.set(message, Disposition.RETRY, reason=reason, event_id=None)
         finally:
             report.coveo_requests = self.coveo.requests_sent - requests_before
         return report
@@ -227,11 +251,24 @@ class Pipeline:
             try:
                 change = parse_message(message.body, provider_id=self.settings.provider_id)
                 change = self._check(change)
+                change = self._preflight(change)
             except PermanentError as error:
                 self._dead_letter(message, change, error, report)
                 continue
+            except Exception as exc:  # a message no rule foresaw: it alone goes to the DLQ
+                reason = f"could not read or check this event: {describe_exception(exc)}"
+                self._dead_letter(message, change, Unprocessable(reason), report)
+                continue
             valid.append((message, change))
         return valid
+
+    def _preflight(self, change: Change) -> Change:
+        """Serialise what this change will send and store now, while a failure is still its own:
+        the same failure inside a batch request or a ledger write would take the batch with it."""
+        payload = change.payload
+        if isinstance(payload, ItemUpsert | IdentityUpsert | IdentityAlias | IdentityDelete):
+            payload.body.to_wire_json()
+        return replace(change, stored=self._stored_change(change))
 
     def _check(self, change: Change) -> Change:
         if change.kind != self.settings.kind:
@@ -245,6 +282,7 @@ class Pipeline:
                 payload.body,
                 allow_public=self.settings.allow_public_items,
                 max_permissions=self.settings.max_permissions,
+                known_providers=frozenset({self.settings.provider_id, *self.settings.alias_providers}),
             )
             return _replace_payload(change, ItemUpsert(payload.document_id, body, payload.content_ref))
         if isinstance(payload, IdentityUpsert | IdentityAlias | IdentityDelete):
@@ -320,7 +358,9 @@ class Pipeline:
         for (message, change), claim, result in zip(
             fresh, claims, self.ledger.claim_many(claims), strict=True
         ):
-            if result is ClaimResult.CLAIMED:
+            if isinstance(result, PermanentError):  # the ledger will not store this change's row
+                self._dead_letter(message, change, result, report)
+            elif result is ClaimResult.CLAIMED:
                 claimed.append((message, change, claim))
             elif result is ClaimResult.STALE:
                 report.set(message, Disposition.STALE, change, "a newer version was applied meanwhile")
@@ -356,6 +396,11 @@ class Pipeline:
         for message, change, claim in claimed:
             try:
                 ready.append((message, self._resolve_content(change), claim))
+            except ContentNotFound as error:
+                if message.receive_count < 2:  # the producer may still be uploading it: once more
+                    report.set(message, Disposition.RETRY, change, f"{error.reason}; trying once more")
+                else:
+                    self._dead_letter(message, change, error, report)
             except PermanentError as error:
                 self._dead_letter(message, change, error, report)
             except Exception as exc:  # S3 or network: transient
@@ -373,12 +418,16 @@ class Pipeline:
     def _push_one(
         self, entry: tuple[Message, Change, Claim], report: BatchReport, deadline: Deadline
     ) -> None:
-        _, change, claim = entry
+        message, change, claim = entry
         sent_at = self.clock_ms()
         try:
             self._single_call(change, claim.ordering_id, deadline)
         except (CoveoError, ItemTooLargeError) as error:
             self._push_failed([entry], error, report)
+            return
+        except Exception as exc:  # not Coveo's answer: something in this change's request
+            reason = f"could not push {change.subject!r}: {describe_exception(exc)}"
+            self._dead_letter(message, change, Unprocessable(reason), report)
             return
         self._accepted([entry], None, report, sent_at)
 
@@ -396,6 +445,10 @@ class Pipeline:
                     self._push_one(entry, report, deadline)
             else:
                 self._push_failed(entries, error, report)
+            return
+        except Exception:  # building the batch failed on some change: find it the same way
+            for entry in entries:
+                self._push_one(entry, report, deadline)
             return
         report.batch_bytes += sum(r.size_bytes for r in receipts)
         report.file_ids.extend(r.file_id for r in receipts)
@@ -487,7 +540,7 @@ class Pipeline:
                 pushed_at_ms=sent_at,
                 file_id=file_id,
                 attempts=claim.attempts,
-                change=self._stored_change(change),
+                change=change.stored,
                 expires_at=now // 1000 + self.settings.ledger_ttl_s,
             )
             for _, change, claim in entries
@@ -514,7 +567,7 @@ class Pipeline:
             "version": change.version,
             "data": change.data,
         }
-        packed = zlib.compress(json.dumps(document, separators=(",", ":")).encode())
+        packed = zlib.compress(json.dumps(document, separators=(",", ":"), allow_nan=False).encode())
         return packed if len(packed) <= self.settings.max_stored_change_bytes else None
 
     def _resolve_content(self, change: Change) -> Change:
@@ -547,16 +600,14 @@ def _permanent(error: CoveoError | ItemTooLargeError) -> bool:
 
 
 def _replace_payload(change: Change, payload: Any) -> Change:
-    return Change(
-        change.event_id, change.event_type, change.key, change.version, change.subject, payload, change.data
-    )
+    return replace(change, payload=payload)
 
 
 def _event_id_of(body: str) -> str | None:
     """Best effort: the id of a message that did not validate, so the DLQ entry can be traced."""
     try:
-        message = json.loads(body)
-    except (ValueError, TypeError):
+        message = strict_json.loads(body)
+    except strict_json.JsonRefused:
         return None
     if isinstance(message, dict):
         value = message.get("id")

@@ -12,6 +12,7 @@ from coveo_push_api.models import (
     PermissionSet,
 )
 from coveo_push_api.models.identities import MEMBER_HOLDING_TYPES
+from coveo_push_api.models.permissions import permission_sets
 
 from .compression import decode_problem
 from .errors import RefusedChange
@@ -20,8 +21,19 @@ from .events import IdentityAlias, IdentityUpsert, Payload
 PUBLIC_PERMISSIONS = [PermissionSet(allow_anonymous=True)]
 
 
-def check_item(document_id: str, body: ItemBody, *, allow_public: bool, max_permissions: int) -> ItemBody:
-    """The body to push, or `RefusedChange`. A secured source never gets an implied permission model."""
+def check_item(
+    document_id: str,
+    body: ItemBody,
+    *,
+    allow_public: bool,
+    max_permissions: int,
+    known_providers: frozenset[str] | None = None,
+) -> ItemBody:
+    """The body to push, or `RefusedChange`. A secured source never gets an implied permission model.
+
+    `known_providers`: the security providers a permission may name (the deployment's own and those
+    it cascades to); None accepts any.
+    """
     if body.compressed_binary_data is not None:
         # Coveo's default for inline compressedBinaryData is ZLIB.
         content = base64.b64decode(body.compressed_binary_data)
@@ -35,6 +47,8 @@ def check_item(document_id: str, body: ItemBody, *, allow_public: bool, max_perm
             )
         # Public by the deployment's choice: say so explicitly rather than leave Coveo to guess.
         return body.model_copy(update={"permissions": PUBLIC_PERMISSIONS})
+    if known_providers is not None:
+        _check_providers(document_id, body, known_providers)
     count = body.permission_count()
     if count > max_permissions:
         raise RefusedChange(
@@ -42,6 +56,36 @@ def check_item(document_id: str, body: ItemBody, *, allow_public: bool, max_perm
             "item (it would accept the push, then reject the item): grant a group instead of many users"
         )
     return body
+
+
+def _check_providers(document_id: str, body: ItemBody, known: frozenset[str]) -> None:
+    """Coveo accepts a permission on a provider the source does not use, then never resolves it."""
+    for permission_set in permission_sets(body.permission_model()):
+        for identity in permission_set.allowed_permissions + permission_set.denied_permissions:
+            provider = identity.security_provider
+            if provider is not None and provider not in known:
+                raise RefusedChange(
+                    f"item {document_id!r}: permission for {identity.identity!r} names securityProvider "
+                    f"{provider!r}, which is neither this deployment's provider nor one it cascades to "
+                    f"(known: {', '.join(sorted(known))}); Coveo would accept the item and never resolve it"
+                )
+
+
+def declared_public(data: object) -> bool:
+    """True when an item event's own data says `"allowAnonymous": true` (the JSON literal) in a
+    permission set: the only way an item may be public when the deployment does not allow public
+    items. Read from the stored event, not the model, so a coercion anywhere cannot fake it."""
+    document = data.get("document") if isinstance(data, dict) else None
+    permissions = document.get("permissions") if isinstance(document, dict) else None
+    if not isinstance(permissions, list):
+        return False
+    sets: list[object] = []
+    for element in permissions:
+        if isinstance(element, dict) and isinstance(element.get("permissionSets"), list):
+            sets.extend(element["permissionSets"])
+        else:
+            sets.append(element)
+    return any(isinstance(s, dict) and s.get("allowAnonymous") is True for s in sets)
 
 
 def check_content(

@@ -118,6 +118,7 @@ class Runtime:
                 deadline_s=settings.validation_deadline_s,
                 max_repushes=settings.max_repushes,
                 permission_sample=settings.permission_sample,
+                allow_public_items=settings.allow_public_items,
             ),
             ledger=self.ledger(),
             coveo=self.coveo,

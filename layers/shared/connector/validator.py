@@ -29,9 +29,11 @@ from coveo_push_api.models import (
 )
 from coveo_push_api.models.identities import MEMBER_HOLDING_TYPES
 
+from . import strict_json
 from .events import IDENTITY_UPSERTED, ITEM_DELETED
 from .ledger import Row, Status, ValidationLedger
 from .pipeline import Disposition, Message, Outcome, Pipeline
+from .policy import declared_public
 
 LOGS_WINDOW = timedelta(days=7)
 REPUSH_BUDGET_S = 300.0
@@ -73,6 +75,7 @@ class ValidatorSettings:
     deadline_s: float = 3600.0  # still no log entry after this: FAILED
     max_repushes: int = 3
     permission_sample: int = 20
+    allow_public_items: bool = False  # when true, items without permissions are public by design
     page_size: int = 1000
     logs_per_page: int = 1000
 
@@ -86,6 +89,7 @@ class ValidationReport:
     oldest_pending_age_s: float = 0.0
     permission_warnings: int = 0
     permission_errors: int = 0
+    unexpected_public: int = 0  # indexed with anonymous access their events never asked for
     identities_in_error: int = 0
     logs_api_calls: int = 0
     coveo_requests: int = 0
@@ -355,6 +359,7 @@ class Validator:
                 except CoveoError as error:
                     report.warnings.append(f"permissions of {row.subject} unavailable: {error}")
                     continue
+                self._check_not_public_by_accident(row, model, report)
                 state = str(model.state)
                 if state == PermissionState.WARNING:
                     report.permission_warnings += 1
@@ -364,6 +369,40 @@ class Validator:
                 elif state in (PermissionState.IN_ERROR, PermissionState.INCOMPLETE):
                     report.permission_errors += 1
                     report.warnings.append(f"{row.subject} permission state {state}")
+
+    def _check_not_public_by_accident(self, row: Row, model: Any, report: ValidationReport) -> None:
+        """Defence in depth for "never public by accident": an indexed permission set that lets
+        anonymous users in, on an item whose event did not say `"allowAnonymous": true`, is a
+        security finding whatever let it through. (Any such set counts, even where a deny elsewhere
+        keeps the item from being readable: the index holds a grant nobody sent.)"""
+        if self.settings.allow_public_items or row.change is None:
+            return
+        anonymous = any(
+            permission_set.anonymous_allowed
+            for level in model.permission_levels
+            for permission_set in level.permission_sets
+        )
+        if anonymous and not _declared_public(row.change):
+            report.unexpected_public += 1
+            report.warnings.append(
+                f"SECURITY: {row.subject} lets anonymous users in, but its event did not say "
+                '"allowAnonymous": true; check the producer and the index now'
+            )
+
+
+def _declared_public(change: bytes) -> bool:
+    try:
+        return declared_public(stored_event(change)["data"])
+    except strict_json.JsonRefused:
+        return False
+
+
+def stored_event(change: bytes) -> dict[str, Any]:
+    """A ledger row's stored change: the event's id, type, version and data."""
+    value = strict_json.loads(zlib.decompress(change), what="stored change")
+    if not isinstance(value, dict) or not isinstance(value.get("data"), dict):
+        raise strict_json.JsonRefused("stored change is not an event object")
+    return value
 
 
 def repush_stored_changes(
@@ -387,9 +426,12 @@ def repush_stored_changes(
     messages: dict[str, tuple[Row, Message]] = {}
     for row, reason in rows:
         outcomes[row.key] = None
-        if row.change is None or not ledger.reopen(row, reason=reason, now_ms=now_ms):
+        try:
+            stored = stored_event(row.change) if row.change is not None else None
+        except strict_json.JsonRefused:
+            stored = None  # unreadable: nothing to re-push, as if too large to keep
+        if stored is None or not ledger.reopen(row, reason=reason, now_ms=now_ms):
             continue
-        stored = json.loads(zlib.decompress(row.change))
         event = {
             "specversion": "1.0",
             "id": stored["id"],
@@ -483,7 +525,10 @@ def _pushed_members(row: Row) -> set[tuple[str, str]] | None:
     change was too large to keep."""
     if row.operation != IDENTITY_UPSERTED or row.change is None:
         return None
-    data = json.loads(zlib.decompress(row.change))["data"]
+    try:
+        data = stored_event(row.change)["data"]
+    except strict_json.JsonRefused:
+        return None
     body = IdentityBody.model_validate({k: v for k, v in data.items() if k != "version"})
     if body.identity.type not in MEMBER_HOLDING_TYPES:
         return None

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..errors import LedgerRefused, PermanentError, describe_exception
 from ..ledger import Accepted, Claim, ClaimResult, Head, Page, Row, Status
 
 # Index the validator reads: ACCEPTED rows by push time. CLAIMED rows have no pushedAt, so they
@@ -60,10 +61,20 @@ class DynamoDBLedger:
             return ClaimResult.CONFLICT
         return ClaimResult.CLAIMED
 
-    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult]:
+    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult | PermanentError]:
         """Each claim is its own conditional update; they run concurrently (keys are distinct), so
         a batch of 100 changes waits for about 100 / concurrency round trips, not 100."""
-        return list(self._pool().map(self.claim, claims))
+        return list(self._pool().map(self._claim_or_refusal, claims))
+
+    def _claim_or_refusal(self, claim: Claim) -> ClaimResult | PermanentError:
+        try:
+            return self.claim(claim)
+        except self._db.exceptions.ClientError as error:
+            # ValidationException: DynamoDB will not store this row (a key or value past its
+            # limits); the change goes to the DLQ. Anything else is the table's, and raises.
+            if error.response.get("Error", {}).get("Code") != "ValidationException":
+                raise
+            return LedgerRefused(f"the ledger cannot record {claim.subject!r}: {describe_exception(error)}")
 
     def _claim_update(self, claim: Claim) -> dict[str, Any]:
         return {

@@ -12,7 +12,8 @@ class CoveoModel(BaseModel):
     """A body Coveo documents in camelCase; Python code uses snake_case names.
 
     Bodies we *send* are closed (`extra="forbid"`): a misspelt key is a bug we want to hear about
-    before Coveo silently ignores it.
+    before Coveo silently ignores it. They are strict: a boolean is a boolean, a number a number, a
+    string a string. Lax coercion would turn `"allowAnonymous": "yes"` into a public item.
     """
 
     # defer_build: a model's validator is built on first use, so a function pays only for the
@@ -21,6 +22,8 @@ class CoveoModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
+        strict=True,
+        allow_inf_nan=False,
         defer_build=True,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from ._base import CoveoModel
 
@@ -38,7 +38,20 @@ def parse_identity_type(value: Any) -> IdentityType:
 
 
 LenientIdentityType = Annotated[IdentityType, BeforeValidator(parse_identity_type)]
-IdentityName = Annotated[str, Field(min_length=1)]
+# Coveo publishes no number for a name's length; this cap keeps a name a name (docs/decisions.md).
+MAX_IDENTITY_NAME_LENGTH = 2048
+
+
+def _name_not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("identity name must not be blank")
+    if len(value) > MAX_IDENTITY_NAME_LENGTH:
+        raise ValueError(f"identity name is {len(value):,} characters; at most {MAX_IDENTITY_NAME_LENGTH:,}")
+    return value
+
+
+# Coveo accepts a blank name with 202 and fails the identity later: refuse it here.
+IdentityName = Annotated[str, Field(min_length=1), AfterValidator(_name_not_blank)]
 AdditionalInfo = dict[str, str]
 
 # Only groups have members; a member may itself be any valid identity type.
@@ -49,13 +62,6 @@ class Identity(CoveoModel):
     name: IdentityName
     type: LenientIdentityType
     additional_info: AdditionalInfo = Field(default_factory=dict)
-
-    @field_validator("name")
-    @classmethod
-    def _name_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("identity name must not be blank")
-        return value
 
     def key(self) -> tuple[str, IdentityType]:
         """How Coveo tells identities apart within one provider."""
@@ -86,7 +92,7 @@ class MappedIdentity(CoveoModel):
 
     name: IdentityName
     type: LenientIdentityType
-    provider: str | None = None
+    provider: IdentityName | None = None
     additional_info: AdditionalInfo = Field(default_factory=dict)
 
 

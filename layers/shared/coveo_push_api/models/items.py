@@ -141,7 +141,15 @@ class ItemBody(CoveoModel, extra="allow"):
     @classmethod
     def _compression_upper(cls, value: Any) -> Any:
         # 2017 docs spelled these `ZLib`, `GZip`...; the service now wants upper case.
-        return value.upper() if isinstance(value, str) else value
+        if isinstance(value, str):
+            try:
+                return CompressionType(value.upper())
+            except ValueError:
+                raise ValueError(
+                    f"unknown compressionType {value!r}; expected one of "
+                    + ", ".join(c.value for c in CompressionType)
+                ) from None
+        return value
 
     @field_validator("compressed_binary_data")
     @classmethod

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, TypeAdapter
 
 from ._base import CoveoModel
+from .identities import IdentityName
 
 MAX_PERMISSIONS_PER_ITEM = 5_000  # Coveo accepts more with 202, then rejects the item.
 
@@ -41,10 +42,10 @@ def parse_permission_identity_type(value: Any) -> PermissionIdentityType:
 
 
 class PermissionIdentity(CoveoModel):
-    identity: Annotated[str, Field(min_length=1)]
+    identity: IdentityName
     identity_type: Annotated[PermissionIdentityType, BeforeValidator(parse_permission_identity_type)]
     # Coveo defaults to the source's first provider when this is left out.
-    security_provider: str | None = None
+    security_provider: IdentityName | None = None
     additional_info: dict[str, str] | None = None
 
 

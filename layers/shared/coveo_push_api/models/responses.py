@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from ._base import CoveoModel, CoveoResponse
 
@@ -77,6 +77,9 @@ class DocumentIdMatching(StrEnum):
 
 class LogsRequest(CoveoModel):
     """Body of `POST /logs/v1/organizations/{org}` (include lists win over exclude lists)."""
+
+    # Built by our own code, never from upstream input: enum names may be given as strings.
+    model_config = ConfigDict(strict=False)
 
     # The spec spells the include key `sourcesIds`; the alias keeps that spelling on the wire.
     sources_ids: list[str] | None = Field(default=None, alias="sourcesIds")

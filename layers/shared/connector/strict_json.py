@@ -1,0 +1,141 @@
+"""The one JSON reader for message bodies and stored changes: strict where Python's `json` is lax.
+
+Python's `json` keeps the last of two duplicate keys (so a second `"permissions"` could quietly make
+an item public), reads `NaN`, `Infinity` and `1e400` (an infinite float), recurses until
+`RecursionError`, and hands back lone UTF-16 surrogates (`"\\ud800"`) that break every later
+`encode()`. Coveo refuses all of these; so does this reader, each with its own reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+MAX_DEPTH = 32  # objects and arrays inside each other; an event needs about 12
+_STRING_OR_BRACKET = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+class JsonRefused(ValueError):
+    """The text is not JSON this project accepts; `reason` says why, for a person."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def loads(text: str | bytes, *, what: str = "message body") -> Any:
+    """Parse `text`, refusing what Coveo refuses. Raises `JsonRefused` and nothing else."""
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise JsonRefused(f"{what} is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    if not isinstance(text, str):
+        raise JsonRefused(f"{what} is a {type(text).__name__}, not text")
+    _check_depth(text, what)
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_object_without_duplicates,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+        )
+    except JsonRefused as refused:
+        raise JsonRefused(f"{what} {refused.reason}") from None
+    except RecursionError:  # the depth check keeps this out of reach; a reason all the same
+        raise JsonRefused(f"{what} nests objects and arrays deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, and int strings past Python's digit limit
+        raise JsonRefused(f"{what} is not JSON ({exc})") from None
+    _check_surrogates(text, value, what)
+    return value
+
+
+def _check_depth(text: str, what: str) -> None:
+    # Cheap first: nesting deeper than the limit needs more opening brackets than the limit.
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return
+    depth = 0
+    for match in _STRING_OR_BRACKET.finditer(text):
+        bracket = match.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise JsonRefused(
+                    f"{what} nests objects and arrays deeper than {MAX_DEPTH} levels "
+                    f"(at character {match.start()})"
+                )
+        elif bracket in "]}":
+            depth -= 1
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise JsonRefused(
+                f"has the key {key!r} twice in one object; JSON readers disagree on which one wins, "
+                "so send each key once"
+            )
+        found[key] = value
+    return found
+
+
+def _refuse_constant(name: str) -> Any:
+    raise JsonRefused(f"holds {name}, which is not JSON; send a number, or leave the value out")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise JsonRefused(f"holds the number {text[:40]}, which is too large for a 64-bit float")
+    return value
+
+
+def _check_surrogates(text: str, value: Any, what: str) -> None:
+    """A lone surrogate can arrive escaped (`\\ud800`) or, in a Python string, raw."""
+    if _SURROGATE_ESCAPE.search(text) is None and _encodes(text):
+        return
+    path = _surrogate_path(value)
+    if path is not None:
+        where = f" at {path}" if path else ""
+        raise JsonRefused(
+            f"{what} holds an unpaired UTF-16 surrogate{where}; text must be valid Unicode "
+            "(a surrogate escape like \\ud83d must be followed by its low half, like \\ude00)"
+        )
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _surrogate_path(value: Any) -> str | None:
+    """Where the first string that is not valid Unicode sits ("" for the top), or None."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            if not _encodes(node):
+                return path
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                if not _encodes(key):
+                    return f"{path}.{key.encode('utf-8', 'backslashreplace').decode()}".lstrip(".")
+                stack.append((f"{path}.{key}".lstrip("."), child))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{index}]", child) for index, child in enumerate(node))
+    return None
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """`text` made safe to put in a reason, a log line or an SQS attribute: no lone surrogates,
+    no control characters, at most `limit` characters."""
+    safe = text[: limit + 1].encode("utf-8", "backslashreplace").decode("utf-8")
+    safe = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in safe)
+    return safe if len(safe) <= limit else safe[: limit - 1] + "…"
