@@ -52,13 +52,17 @@ def test_every_event_ends_somewhere_under_faults(rstack: ReliabilityStack) -> No
     assert validator["pending"] == 0
     assert result.lost() == []
     assert result.problems == []
-    # A key left on an older version is one the operator is told about: its newest push FAILED
-    # (a lost 202) or was dead-lettered, with the reason.
-    assert set(result.behind.values()) <= {FAILED, DEAD_LETTERED}
+    # Faults cost retries, not content: the newest version of every key lands and is verified.
+    # Nothing here is permanent: a lost 202 (2 %) is re-pushed by the validator up to MAX_REPUSHES
+    # (3) times, so a key ends FAILED only after four losses in a row (about 1.6e-7 a key), and a
+    # transient error is retried inside the invocation and then by SQS up to maxReceiveCount.
+    assert result.behind == {}, {
+        key: result.reasons.get(workload.newest()[key]["id"]) for key in result.behind
+    }
+    assert result.table()["verified"] == len(workload.newest())
+    # And whatever was failed or dead-lettered on the way (an older version) says why.
     assert all(
         result.reasons[event_id]
         for event_id, name in result.classes.items()
         if name in (FAILED, DEAD_LETTERED)
     )
-    # Most events land: faults cost retries, not content.
-    assert result.table()["verified"] >= len(workload.newest()) // 2

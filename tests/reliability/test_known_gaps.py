@@ -12,6 +12,7 @@ import io
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -53,6 +54,19 @@ def team(stack: ReliabilityStack) -> dict[str, Any]:
     """AlphaTeam as the security cache holds it."""
     entities = stack.emulator("state")["identities"][stack.coveo.provider_id]
     return next(entity for entity in entities if entity["name"] == "AlphaTeam")
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Return once `condition()` holds (polled); the timeout only stops a hung test."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for: {what}"
+        time.sleep(0.01)
+
+
+def wait_until_fired(stack: ReliabilityStack, rule: int) -> None:
+    """Return once the emulator has applied fault rule `rule` (a request reached it)."""
+    wait_until(lambda: stack.emulator("faults")["rules"][rule]["fired"] > 0, f"fault rule {rule} fired")
 
 
 def push_team(stack: ReliabilityStack, members: list[str]) -> None:
@@ -103,7 +117,7 @@ def test_a_lost_identity_update_is_not_verified_by_a_late_older_one(rstack: Reli
     older = group_event("AlphaTeam", 1, ["alice", "bob"])
     first = threading.Thread(target=pipeline.process, args=([Message("m1", json.dumps(older))], lambda: 20.0))
     first.start()
-    time.sleep(0.4)
+    wait_until_fired(rstack, rule=0)  # v1's push is in Coveo's hands, held by the delay
     newer = group_event("AlphaTeam", 2, ["alice"])  # bob leaves the team
     pipeline.process([Message("m2", json.dumps(newer))], lambda: 20.0)
     first.join()
@@ -122,9 +136,13 @@ def test_a_lost_item_update_is_not_verified_by_the_version_before(rstack: Reliab
     lose_next(rstack, "PUT */documents")
     send_all(rstack, [doc(rstack, 2)])
     rstack.drain_with(workers=1)
-    time.sleep(2)
+    # The trap: v1 is indexed (its log entry is there) before the validator first looks at v2.
+    wait_until(lambda: indexed_rev(rstack) == 1, "v1 indexed")
     rstack.settle(timeout_s=15)
-    assert not (row(rstack, f"item#{DOC}")["status"] == "VERIFIED" and indexed_rev(rstack) == 1)
+    # v1's success does not verify v2: v2 is found missing, re-pushed, and lands.
+    assert rstack.emulator("faults")["rules"][0]["fired"] == 1  # v2's first push was really lost
+    assert (row(rstack, f"item#{DOC}")["status"], row(rstack, f"item#{DOC}")["version"]) == ("VERIFIED", "2")
+    assert indexed_rev(rstack) == 2
 
 
 def test_a_late_older_push_does_not_fail_the_newer_one(rstack: ReliabilityStack) -> None:
@@ -143,7 +161,7 @@ def test_a_late_older_push_does_not_fail_the_newer_one(rstack: ReliabilityStack)
         target=pipeline.process, args=([Message("m1", json.dumps(doc(rstack, 1)))], lambda: 20.0)
     )
     first.start()
-    time.sleep(0.4)
+    wait_until_fired(rstack, rule=0)  # v1's push is in Coveo's hands, held by the delay
     pipeline.process([Message("m2", json.dumps(doc(rstack, 2)))], lambda: 20.0)
     first.join()
     rstack.settle(timeout_s=15)
