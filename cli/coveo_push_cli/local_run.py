@@ -17,6 +17,7 @@ import secrets
 import sys
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -699,6 +700,17 @@ def run(args: argparse.Namespace, *, demo: bool = False) -> int:
         except ValueError as exc:  # e.g. fault rules the emulator refused
             print(f"coveo-push: {exc}", file=sys.stderr)
             return 2
+        except Exception as exc:  # a defect: still leave a report that says so, and why
+            traceback.print_exc(file=sys.stderr)
+            report = {
+                "ok": False,
+                "problems": [f"the local run failed: {type(exc).__name__}: {exc}"],
+                "error": traceback.format_exc(),
+            }
+            if args.report:
+                args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            print("Result: NOT OK: " + report["problems"][0] + ".")
+            return 1
     if demo:
         report["problems"] += worked_example_problems(report)
         report["ok"] = not report["problems"]

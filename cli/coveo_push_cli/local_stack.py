@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from connector import strict_json
 from connector.handler import make_lambda_handler
 from connector.pipeline import Pipeline
 from connector.runtime import Runtime
@@ -229,7 +230,7 @@ def _release(sqs: Any, url: str, handles: Sequence[str]) -> None:
 
 def _event_id(body: str) -> str | None:
     try:
-        parsed = json.loads(body)
-    except ValueError:
+        parsed = strict_json.loads(body)
+    except strict_json.JsonRefused:  # deep nesting, duplicate keys...: the body is what it is
         return None
     return parsed.get("id") if isinstance(parsed, dict) and isinstance(parsed.get("id"), str) else None

@@ -33,7 +33,7 @@ PERMISSIONS = [
 # What a reason must never be for bad input: the catch-all SQS gives a message that crashed its
 # handler until maxReceiveCount, or a bare exception name.
 GENERIC = ("delivery failed repeatedly", "Traceback", "Exception")
-KINDS = {"invalid-event", "refused", "rejected-by-coveo"}
+KINDS = {"invalid-event", "refused", "rejected-by-coveo", "unprocessable"}
 
 
 def corpus() -> list[dict[str, Any]]:

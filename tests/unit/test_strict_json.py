@@ -66,7 +66,7 @@ def test_bytes_that_are_not_utf8_are_refused() -> None:
 
 
 def test_what_names_the_text_in_the_reason() -> None:
-    with pytest.raises(JsonRefused, match="^stored change has the key"):
+    with pytest.raises(JsonRefused, match=r"^stored change has the key"):
         loads('{"a": 1, "a": 1}', what="stored change")
 
 
