@@ -324,7 +324,10 @@ def test_handler_running_past_its_timeout_fails_the_batch(sqs: Any, item_queue: 
     send(sqs, item_queue, ["slow"])
 
     def overrun(event: dict[str, Any]) -> None:
-        time.sleep(0.35)
+        # Runs until strictly past the timeout, counted from after the invocation started.
+        deadline = time.monotonic() + 0.3
+        while time.monotonic() <= deadline:
+            time.sleep(0.01)
 
     recorder = Recorder(overrun)
     result = make_poller(sqs, item_queue, recorder, function_timeout_s=0.3).poll_once()
@@ -383,28 +386,53 @@ def test_batch_larger_than_ten_is_gathered_from_several_receives(sqs: Any, item_
     assert result is not None and result.received == 25
 
 
+class RecordingSqs:
+    """An SQS client that records each receive's long-poll wait (and may act after a receive)."""
+
+    def __init__(self, sqs: Any, after_receive: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+        self._sqs = sqs
+        self._after_receive = after_receive
+        self.waits: list[int] = []
+
+    def receive_message(self, **request: Any) -> Any:
+        self.waits.append(int(request.get("WaitTimeSeconds", 0)))
+        response = self._sqs.receive_message(**request)
+        if self._after_receive is not None:
+            self._after_receive(response.get("Messages", []))
+        return response
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sqs, name)
+
+
 def test_batching_window_waits_for_more_messages_until_it_closes(sqs: Any, item_queue: QueueResource) -> None:
     send(sqs, item_queue, ["early-1", "early-2"])
-    late = threading.Timer(0.3, send, args=(sqs, item_queue, ["late"]))
+    late_sent = threading.Event()
+
+    def send_late_once_the_window_opened(messages: list[dict[str, Any]]) -> None:
+        if messages and not late_sent.is_set():
+            late_sent.set()
+            send(sqs, item_queue, ["late"])
+
+    recording = RecordingSqs(sqs, send_late_once_the_window_opened)
     started = time.monotonic()
-    late.start()
-    try:
-        # 1.5 s: a long poll for the whole second, then short polls for the rest.
-        result = make_poller(sqs, item_queue, Recorder(), batch_size=10, batching_window_s=1.5).poll_once()
-    finally:
-        late.join()
+    # 1.5 s: a long poll for the whole second, then short polls for the rest.
+    result = make_poller(recording, item_queue, Recorder(), batch_size=10, batching_window_s=1.5).poll_once()
     elapsed = time.monotonic() - started
 
     assert result is not None and result.received == 3  # the late message joined the batch
-    assert 1.5 <= elapsed < 3.5  # returned when the window closed, not later
+    assert elapsed >= 1.5  # it waited for the window to close
+    # ...long-polling within it: SQS is never asked to hold a receive longer than the window's
+    # whole seconds (a 20 s long poll would overshoot the window by up to 20 s).
+    assert recording.waits[0] == 0 and max(recording.waits) == 1
 
 
 def test_full_batch_does_not_wait_for_the_window(sqs: Any, item_queue: QueueResource) -> None:
     send(sqs, item_queue, [f"m{index}" for index in range(10)])
-    started = time.monotonic()
-    result = make_poller(sqs, item_queue, Recorder(), batch_size=10, batching_window_s=5.0).poll_once()
+    recording = RecordingSqs(sqs)
+    result = make_poller(recording, item_queue, Recorder(), batch_size=10, batching_window_s=5.0).poll_once()
     assert result is not None and result.received == 10
-    assert time.monotonic() - started < 2.5  # well before the 5 s window
+    assert recording.waits == [0]  # one receive filled the batch: no long poll, no wait for the 5 s window
 
 
 def test_empty_queue_poll_returns_none_and_invokes_nothing(sqs: Any, item_queue: QueueResource) -> None:
@@ -439,12 +467,14 @@ def test_run_until_drained_waits_for_messages_being_retried(sqs: Any, item_queue
 def test_run_until_drained_stops_at_its_timeout(sqs: Any, item_queue: QueueResource) -> None:
     send(sqs, item_queue, ["fails"])
     # No retry delay: the failed message stays in flight for the queue's 960 s.
-    poller = make_poller(sqs, item_queue, Recorder(fail_bodies("fails")), retry_visibility_s=None)
-    started = time.monotonic()
+    recording = RecordingSqs(sqs)
+    poller = make_poller(recording, item_queue, Recorder(fail_bodies("fails")), retry_visibility_s=None)
     drained = poller.run_until_drained(timeout_s=0.5)
     assert not drained.drained
     assert drained.invocations == 1
-    assert time.monotonic() - started < 3.0
+    assert drained.duration_s >= 0.5  # it kept polling for its whole timeout...
+    # ...and then stopped: no receive it made could outlast the timeout (no long poll).
+    assert len(recording.waits) >= 2 and set(recording.waits) == {0}
     assert counts(sqs, item_queue) == (0, 1)
 
 
@@ -475,7 +505,7 @@ def test_concurrent_pollers_share_the_queue_without_sharing_messages(
                 overlapped.set()
             for record in event["Records"]:
                 seen.setdefault(record["body"], []).append(threading.current_thread().name)
-        time.sleep(0.05)  # long enough for the other pollers to be invoked meanwhile
+        overlapped.wait(timeout=5)  # until another poller's invocation runs at the same time
         with lock:
             active[0] -= 1
 

@@ -439,6 +439,12 @@ class RecordingPipeline:
         return report
 
 
+class FunctionKilled(BaseException):
+    """The Lambda runtime ending a function mid-invocation (killed, out of memory): no code in the
+    function can catch that, so this is no `Exception` that a broad `except Exception` in the
+    product would swallow. `ReliabilityStack.poller` turns it into the invocation's error."""
+
+
 @dataclass
 class ReliabilityStack(LocalStack):
     """A LocalStack whose pollers record dispositions. `wrap(pipeline, queue)` may replace a
@@ -463,7 +469,10 @@ class ReliabilityStack(LocalStack):
         pipeline = RecordingPipeline(self.wrap(inner, queue) if self.wrap else inner, self.recorder)
 
         def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            return handler(event, context, pipeline=pipeline)
+            try:
+                return handler(event, context, pipeline=pipeline)
+            except FunctionKilled as killed:  # Lambda reports the invocation as failed
+                raise RuntimeError(f"Runtime exited: {killed}") from None
 
         poller = SqsEventSourcePoller.from_settings(
             self.event_sources()[queue],

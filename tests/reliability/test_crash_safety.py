@@ -17,6 +17,7 @@ from connector.pipeline import Pipeline
 
 from .harness import (
     ITEM_QUEUE,
+    FunctionKilled,
     ReliabilityStack,
     Workload,
     account,
@@ -27,10 +28,6 @@ from .harness import (
 )
 
 SEED = 99
-
-
-class Killed(RuntimeError):
-    """The Lambda runtime ending the function: nothing after this line ran."""
 
 
 class Budget:
@@ -60,7 +57,7 @@ class _Delegate:
 
     def _maybe_kill(self, where: str) -> None:
         if self.budget.take():
-            raise Killed(f"function killed {where}")
+            raise FunctionKilled(f"function killed {where}")
 
 
 class KilledAfterPush(_Delegate):
@@ -159,12 +156,15 @@ def test_killed_between_claims_of_one_batch(rstack: ReliabilityStack) -> None:
 def test_out_of_time_after_pushing_a_batch(rstack: ReliabilityStack) -> None:
     slow = Budget(1)
 
+    timeout_s = 2.0
+
     def wrap(pipeline: Pipeline, queue: str) -> Pipeline:
-        slowed = SlowLedgerWrite(pipeline.ledger, slow, seconds=2.5)
+        # The write alone lasts the whole timeout; the invocation began before it, so it overruns.
+        slowed = SlowLedgerWrite(pipeline.ledger, slow, seconds=timeout_s)
         return dataclasses.replace(pipeline, ledger=slowed) if queue == ITEM_QUEUE else pipeline
 
     rstack.wrap = wrap
-    rstack.function_timeout_s = 2.0
+    rstack.function_timeout_s = timeout_s
     rstack.overrides = {**rstack.overrides, "SAFETY_MARGIN_SECONDS": "0.5"}
     workload = items_workload(rstack)
     drained = run_items(rstack, workload)
