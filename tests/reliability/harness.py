@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from connector import strict_json
 from connector.handler import make_lambda_handler
 from connector.pipeline import BatchReport, Disposition, Message, Pipeline
 from connector.runtime import Runtime, api_key_from_secret
@@ -419,8 +420,8 @@ class Recorder:
 
 def event_id_of(body: str) -> str | None:
     try:
-        parsed = json.loads(body)
-    except ValueError:
+        parsed = strict_json.loads(body)  # bad input may nest past Python's recursion limit
+    except strict_json.JsonRefused:
         return None
     value = parsed.get("id") if isinstance(parsed, dict) else None
     return value if isinstance(value, str) else None

@@ -18,10 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connector.adapters.sqs_dead_letters import sqs_text
 from connector.events import EVENT_TYPES
 from connector.ledger import InMemoryLedger
 from connector.pipeline import Disposition, Message, Pipeline, PipelineSettings
 from tests.fakes import FakeCoveo, FakeDeadLetters
+from tests.unit.test_boundary_properties import hostile_body
 
 from .harness import ReliabilityStack, Workload, account, alias_event, group_event, item_event, send_all
 
@@ -42,7 +44,7 @@ def corpus() -> list[dict[str, Any]]:
         {
             "name": "document-id-too-long",
             "kind": "invalid-event",
-            "reason": "data.documentId is 2107 characters; at most 2048",
+            "reason": "data.documentId is 2,107 characters; at most 2,048",
             "message": _item("long", documentId="file://" + "a" * 2100),
         },
         {
@@ -198,7 +200,8 @@ raw_bodies = st.one_of(
         json_values,
     ),
 )
-messages = st.one_of(raw_bodies, mutated_events())
+# With text-level hostility json.dumps never writes (duplicate keys, NaN, deep nesting, surrogates).
+messages = st.one_of(raw_bodies, mutated_events(), hostile_body())
 _example = itertools.count()
 
 
@@ -223,7 +226,11 @@ def test_arbitrary_and_mutated_events_end_pushed_or_dead_lettered_with_a_reason(
     dead = {d["body"]: d for d in rstack.take_dead_letters()}
     for message in batch:
         body = body_of(message)
-        letter = dead.get(body) or (dead.get("(empty message body)") if not body.strip() else None)
+        # A body SQS could not carry (moto takes control characters; SQS would refuse them at
+        # send) is dead-lettered with those characters escaped.
+        letter = dead.get(sqs_text(body)[0]) or (
+            dead.get("(empty message body)") if not body.strip() else None
+        )
         if letter is not None:
             assert specific(letter["reason"]) and letter["errorKind"] in KINDS, letter
         else:

@@ -9,6 +9,7 @@ from typing import Any
 from ..strict_json import printable
 
 MAX_ATTRIBUTE_CHARS = 1_000  # keeps the reason readable in the console; the whole text is logged
+MIN_REASON_CHARS = 200
 MAX_EVENT_ID_CHARS = 256
 MAX_MESSAGE_BYTES = 262_144  # SQS counts the body and every attribute's name, type and value
 # Characters SQS accepts in a body or a String attribute; anything else fails the whole send.
@@ -39,7 +40,13 @@ class SqsDeadLetters:
         if escaped:
             attributes["bodyEscaped"] = _string("characters SQS cannot carry are written as \\uXXXX")
         room = MAX_MESSAGE_BYTES - len(safe_body.encode()) - _size(attributes) - len("reason") - 16
-        attributes["reason"] = _string(printable(reason, max(40, min(MAX_ATTRIBUTE_CHARS, room // 4))))
+        # The reason shrinks to fit beside a body near SQS's limit, never below a readable sentence.
+        limit = MAX_ATTRIBUTE_CHARS
+        text = printable(reason, limit)
+        while len(text.encode()) > room and limit > MIN_REASON_CHARS:
+            limit = max(MIN_REASON_CHARS, limit // 2)
+            text = printable(reason, limit)
+        attributes["reason"] = _string(text)
         self._sqs.send_message(QueueUrl=self._url, MessageBody=safe_body, MessageAttributes=attributes)
 
 
