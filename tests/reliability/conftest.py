@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger
@@ -62,7 +64,15 @@ def function_logs() -> Iterator[io.StringIO]:
     for service in ("push_items", "push_identities", "validate_pushes"):
         Logger(service=service)
         handlers += [h for h in logging.getLogger(service).handlers if isinstance(h, logging.StreamHandler)]
-    previous = [h.setStream(written) for h in handlers]
+    # Not setStream: it flushes the old stream first, and that may be a closed capture of an
+    # earlier test (tests/template's `emitted` builds the loggers under capsys).
+    previous = [_swap_stream(h, written) for h in handlers]
     yield written
     for handler, stream in zip(handlers, previous, strict=True):
-        handler.setStream(stream)
+        _swap_stream(handler, stream)
+
+
+def _swap_stream(handler: logging.StreamHandler[Any], stream: Any) -> Any:
+    with handler.lock or contextlib.nullcontext():
+        previous, handler.stream = handler.stream, stream
+    return previous
