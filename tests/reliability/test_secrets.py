@@ -22,13 +22,21 @@ from coveo_push_cli.local_aws import MotoServer, provision_from_template
 from coveo_push_cli.local_stack import CoveoTarget
 
 from .conftest import TIER_OVERRIDES, TIER_PARAMETERS
-from .harness import ITEM_QUEUE, ReliabilityStack, SignatureTamperer, item_event, make_workload, send_all
+from .harness import (
+    ITEM_QUEUE,
+    FunctionKilled,
+    ReliabilityStack,
+    SignatureTamperer,
+    item_event,
+    make_workload,
+    send_all,
+)
 
 WRONG_KEY = "xx-refused-key-4b7d0e93a1"  # what a rotated-out key looks like to Coveo
 
 
-class Killed(RuntimeError):
-    pass
+class Killed(FunctionKilled):
+    """The function dies mid-invocation (no product code can catch it); its text is scanned too."""
 
 
 class KilledAfterPush:
