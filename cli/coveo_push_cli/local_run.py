@@ -420,8 +420,9 @@ def _report(
 ) -> dict[str, Any]:
     counts = stack.tally.counts()
     dead_letters = stack.dead_letters()
-    # SQS moved these after maxReceiveCount (the pipeline always gives its own dead letters a reason).
-    moved_by_sqs = sum(1 for d in dead_letters if d["errorKind"] == "retries-exhausted")
+    # SQS moved these after maxReceiveCount without a reason (the pipeline gives its own one, even
+    # when it gives up on the last delivery): the tally never saw them dead-lettered.
+    moved_by_sqs = sum(1 for d in dead_letters if d["reason"] is None)
     acknowledged = counts[Disposition.PUSHED] + counts[Disposition.STALE]
     dead_lettered = counts[Disposition.DEAD_LETTERED] + moved_by_sqs
     state = emulator.get("state")

@@ -226,3 +226,33 @@ def test_a_dead_letter_fits_sqs_size_limit_with_its_body() -> None:
     )
     assert size <= MAX_MESSAGE_BYTES
     assert request["MessageAttributes"]["reason"]["StringValue"].startswith("rrrr")
+
+
+# --- the last delivery --------------------------------------------------------------------------
+
+
+class DownCoveo:
+    requests_sent = 0
+
+    def __getattr__(self, name: str) -> Any:
+        from tests.fakes import transient
+
+        def fail(*args: Any, **kwargs: Any) -> Any:
+            raise transient()
+
+        return fail
+
+
+def test_on_the_last_delivery_a_failing_message_is_dead_lettered_with_its_last_error() -> None:
+    outcomes = {}
+    for receive_count, limit in ((4, 5), (5, 5), (9, None)):
+        pipeline = make_pipeline("item", max_receive_count=limit)
+        pipeline.coveo = DownCoveo()  # type: ignore[assignment]
+        report = pipeline.process([Message("m", item(1), receive_count=receive_count)], lambda: 60.0)
+        outcomes[(receive_count, limit)] = report.outcomes["m"]
+    assert outcomes[(4, 5)].disposition is Disposition.RETRY
+    assert outcomes[(9, None)].disposition is Disposition.RETRY  # no limit known: left to SQS
+    last = outcomes[(5, 5)]
+    assert last.disposition is Disposition.DEAD_LETTERED
+    assert last.reason is not None and last.reason.startswith("gave up after 5 deliveries")
+    assert "transient" in last.reason and last.subject == "file://folder/1.txt"

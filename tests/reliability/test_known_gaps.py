@@ -215,12 +215,6 @@ def test_deleting_an_identity_coveo_never_had_is_verified(rstack: ReliabilitySta
     assert row(rstack, f"identity#{rstack.coveo.provider_id}#GROUP#Gone")["status"] == "VERIFIED"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a message that fails on every delivery is moved to the DLQ by SQS after "
-    "maxReceiveCount, with no reason attribute; the pipeline could dead-letter it itself, with the "
-    "last error as the reason, on the delivery whose ApproximateReceiveCount reaches maxReceiveCount",
-)
 def test_a_change_retried_until_sqs_gives_up_is_dead_lettered_with_a_reason(rstack: ReliabilityStack) -> None:
     # Coveo refuses the key on every delivery (rotated in Coveo, not yet in the secret).
     rstack.aws.client("secretsmanager").put_secret_value(
@@ -230,4 +224,7 @@ def test_a_change_retried_until_sqs_gives_up_is_dead_lettered_with_a_reason(rsta
     rstack.drain_with(workers=1, timeout_s=60)
     (letter,) = rstack.dead_letters()
     assert letter["eventId"] == f"{DOC}@1"
-    assert letter["reason"], letter  # a person reading the DLQ learns why (401: the API key)
+    # A person reading the DLQ learns why: the connector gave up on the last delivery, with Coveo's 401.
+    assert "gave up after 5 deliveries" in (letter["reason"] or ""), letter
+    assert "401" in (letter["reason"] or ""), letter
+    assert letter["errorKind"] == "retries-exhausted"

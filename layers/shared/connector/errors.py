@@ -40,6 +40,13 @@ class Unprocessable(PermanentError):
     kind = "unprocessable"
 
 
+class RetriesExhausted(PermanentError):
+    """Still failing on the delivery that SQS's maxReceiveCount makes the last: dead-lettered by the
+    connector with the last error, rather than moved by SQS with none."""
+
+    kind = "retries-exhausted"
+
+
 class LedgerRefused(PermanentError):
     """DynamoDB refused to store this change's row (a value it cannot hold), not the ledger at large."""
 

@@ -32,6 +32,7 @@ from .errors import (
     PermanentError,
     RefusedChange,
     RejectedByCoveo,
+    RetriesExhausted,
     Unprocessable,
     describe_exception,
 )
@@ -149,6 +150,9 @@ class PipelineSettings:
     safety_margin_s: float = 10.0
     ledger_ttl_s: int = 30 * 24 * 3600
     max_stored_change_bytes: int = 300_000  # DynamoDB items stop at 400 KB
+    # The queue's maxReceiveCount: a message still failing on that delivery is dead-lettered here,
+    # with its last error, instead of being moved by SQS without one. None: leave it to SQS.
+    max_receive_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -240,7 +244,21 @@ class Pipeline:
                     report.set(message, Disposition.RETRY, reason=reason, event_id=None)
         finally:
             report.coveo_requests = self.coveo.requests_sent - requests_before
+        self._give_up_on_last_delivery(messages, report)
         return report
+
+    def _give_up_on_last_delivery(self, messages: Sequence[Message], report: BatchReport) -> None:
+        limit = self.settings.max_receive_count
+        if limit is None:
+            return
+        for message in messages:
+            outcome = report.outcomes[message.message_id]
+            if outcome.disposition is Disposition.RETRY and message.receive_count >= limit:
+                error = RetriesExhausted(
+                    f"gave up after {message.receive_count} deliveries (the queue's maxReceiveCount); "
+                    f"the last attempt: {outcome.reason}"
+                )
+                self._dead_letter(message, None, error, report, outcome.subject)
 
     # --- parse and check ----------------------------------------------------------------------------
 
@@ -295,7 +313,12 @@ class Pipeline:
         return change
 
     def _dead_letter(
-        self, message: Message, change: Change | None, error: PermanentError, report: BatchReport
+        self,
+        message: Message,
+        change: Change | None,
+        error: PermanentError,
+        report: BatchReport,
+        subject: str | None = None,
     ) -> None:
         event_id = change.event_id if change else _event_id_of(message.body)
         try:
@@ -315,6 +338,8 @@ class Pipeline:
             )
             return
         report.set(message, Disposition.DEAD_LETTERED, change, error.reason, event_id)
+        if change is None and subject is not None:
+            report.outcomes[message.message_id].subject = subject
 
     # --- the stale guard ----------------------------------------------------------------------------
 

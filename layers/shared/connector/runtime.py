@@ -94,6 +94,7 @@ class Runtime:
                 default_alias_provider=settings.default_alias_provider,
                 safety_margin_s=settings.safety_margin_s,
                 ledger_ttl_s=settings.ledger_ttl_days * 24 * 3600,
+                max_receive_count=settings.max_receive_count,
             ),
             coveo=self.coveo,
             ledger=self.ledger(),

@@ -41,6 +41,8 @@ class ConnectorSettings(BaseModel):
     validation_deadline_s: float = Field(default=3600.0, alias="VALIDATION_DEADLINE_SECONDS", gt=0)
     max_repushes: int = Field(default=3, alias="MAX_REPUSHES", ge=0)
     permission_sample: int = Field(default=20, alias="PERMISSION_SAMPLE", ge=0)
+    # The source queues' maxReceiveCount (the template sets both from one parameter).
+    max_receive_count: int | None = Field(default=None, alias="MAX_RECEIVE_COUNT", ge=1)
 
     @field_validator("alias_providers", mode="before")
     @classmethod
