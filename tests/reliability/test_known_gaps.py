@@ -15,8 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from connector.pipeline import Message
 
 from .harness import (
