@@ -103,3 +103,17 @@ def test_any_json_python_writes_reads_back_unchanged(value: object) -> None:
         assert loads(text) == value
     except JsonRefused as refused:  # only for what the reader exists to refuse
         assert "surrogate" in refused.reason or "deeper" in refused.reason, refused.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('{"data": {"document": {"size": NaN}}}', "(at data.document.size)"),
+        ('{"data": {"document": {"p": [1], "p": [2]}}}', "(at data.document.p)"),
+        ('{"data": [0, {"n": -1e999}]}', "(at data[1].n)"),
+    ],
+)
+def test_refusals_name_the_field(text: str, where: str) -> None:
+    with pytest.raises(JsonRefused) as refused:
+        loads(text)
+    assert refused.value.reason.endswith(where)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 MAX_DEPTH = 32  # objects and arrays inside each other; an event needs about 12
@@ -45,7 +46,9 @@ def loads(text: str | bytes, *, what: str = "message body") -> Any:
             parse_float=_finite_float,
         )
     except JsonRefused as refused:
-        raise JsonRefused(f"{what} {refused.reason}") from None
+        path = _locate(text)
+        where = f" (at {path})" if path else ""
+        raise JsonRefused(f"{what} {refused.reason}{where}") from None
     except RecursionError:  # the depth check keeps this out of reach; a reason all the same
         raise JsonRefused(f"{what} nests objects and arrays deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:  # JSONDecodeError, and int strings past Python's digit limit
@@ -92,11 +95,38 @@ def _finite_float(text: str) -> float:
     return value
 
 
+class _Marker:
+    """Stands, in a lenient re-read, where the strict read refused something."""
+
+
+def _locate(text: str) -> str | None:
+    """Where the strict read's refusal sits (a path like `data.document.size`), found by reading
+    again leniently with a marker in its place; only on the way to a refusal, so speed is no matter."""
+    marker = _Marker()
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in items:
+            found[key] = marker if key in found else value
+        return found
+
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=pairs,
+            parse_constant=lambda _: marker,
+            parse_float=lambda t: marker if math.isinf(float(t)) else float(t),
+        )
+    except (ValueError, RecursionError):
+        return None
+    return _path_of(value, lambda node: node is marker)
+
+
 def _check_surrogates(text: str, value: Any, what: str) -> None:
     """A lone surrogate can arrive escaped (`\\ud800`) or, in a Python string, raw."""
     if _SURROGATE_ESCAPE.search(text) is None and _encodes(text):
         return
-    path = _surrogate_path(value)
+    path = _path_of(value, lambda node: isinstance(node, str) and not _encodes(node))
     if path is not None:
         where = f" at {path}" if path else ""
         raise JsonRefused(
@@ -113,19 +143,19 @@ def _encodes(text: str) -> bool:
     return True
 
 
-def _surrogate_path(value: Any) -> str | None:
-    """Where the first string that is not valid Unicode sits ("" for the top), or None."""
+def _path_of(value: Any, bad: Callable[[Any], bool]) -> str | None:
+    """Where the first node (or object key) for which `bad` holds sits ("" for the top), or None."""
     stack: list[tuple[str, Any]] = [("", value)]
     while stack:
         path, node = stack.pop()
-        if isinstance(node, str):
-            if not _encodes(node):
-                return path
-        elif isinstance(node, dict):
+        if bad(node):
+            return path
+        if isinstance(node, dict):
             for key, child in node.items():
-                if not _encodes(key):
-                    return f"{path}.{key.encode('utf-8', 'backslashreplace').decode()}".lstrip(".")
-                stack.append((f"{path}.{key}".lstrip("."), child))
+                shown = key.encode("utf-8", "backslashreplace").decode()
+                if bad(key):
+                    return f"{path}.{shown}".lstrip(".")
+                stack.append((f"{path}.{shown}".lstrip("."), child))
         elif isinstance(node, list):
             stack.extend((f"{path}[{index}]", child) for index, child in enumerate(node))
     return None
