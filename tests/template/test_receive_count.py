@@ -17,5 +17,5 @@ def test_the_functions_and_the_queues_share_one_max_receive_count() -> None:
         redrive = TEMPLATE["Resources"][queue]["Properties"]["RedrivePolicy"]
         assert redrive["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}, queue
     parameter = TEMPLATE["Parameters"]["MaxReceiveCount"]
-    # AWS's advice for Lambda triggers is at least 5; at least 2 so a message gets one retry.
-    assert parameter["Default"] == 5 and parameter["MinValue"] >= 2
+    # AWS's advice for Lambda triggers: at least 5.
+    assert parameter["Default"] == 5 and parameter["MinValue"] == 5
