@@ -14,10 +14,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import cold_start, connector, cost, identities, items, report
+from . import boundary, cold_start, connector, cost, identities, items, report
 from .common import ROOT, TEMPLATE, Servers, log
 
-ALL = ("cold_start_ms", "identities_1000", "items_1000", "items_1mb", "items_10000", "cost_per_million_usd")
+ALL = (
+    "cold_start_ms",
+    "boundary_us",
+    "identities_1000",
+    "items_1000",
+    "items_1mb",
+    "items_10000",
+    "cost_per_million_usd",
+)
 # (count, 1 MB items, connector runs, official runs). A connector run costs moto ~13 ms of CPU per
 # ledger write (two per item), so only the official client's cheap runs repeat.
 ITEM_SCENARIOS = {
@@ -54,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     if "cold_start_ms" in wanted:
         step(f"cold start: {args.cold_start_runs} fresh processes per module")
         results["cold_start_ms"] = cold_start.measure(args.cold_start_runs)
+
+    if "boundary_us" in wanted:
+        step("boundary: strict JSON and parse_message against json.loads")
+        results["boundary_us"] = boundary.measure()
 
     scenarios = [
         key for key in ("identities_1000", "items_1000", "items_1mb", "items_10000") if key in wanted

@@ -153,6 +153,17 @@ def table(results: dict[str, Any]) -> str:
         lines += [
             f"  {name:<24} {e['import_ms']:>8,.1f} / {e['process_ms']:>8,.1f}" for name, e in cold.items()
         ]
+    boundary = results.get("boundary_us")
+    if boundary:
+        lines += [
+            "",
+            "boundary, per message (median, same run): json.loads / strict_json.loads / parse_message us",
+        ]
+        lines += [
+            f"  {name:<20} {e['bytes']:>9,} B {e['json_loads_us']:>9,.1f} {e['strict_json_us']:>9,.1f} "
+            f"{e['parse_message_us']:>9,.1f}  strict = {e['strict_vs_json']}x json.loads"
+            for name, e in boundary.items()
+        ]
     cost = results.get("cost_per_million_usd")
     if cost:
         lines += ["", f"cost per million changes (USD, list prices of {cost['prices_as_of']}):"]
