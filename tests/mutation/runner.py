@@ -81,7 +81,11 @@ TARGETS = (
     ),
     Target(
         "connector/validator.py",
-        ("tests/unit/test_validator_verdicts.py", "tests/unit/test_validator.py"),
+        (
+            "tests/unit/test_validator_verdicts.py",
+            "tests/unit/test_validator.py",
+            "tests/unit/test_public_by_accident.py",
+        ),
     ),
     Target(
         "connector/adapters/dynamodb_ledger.py",
@@ -335,6 +339,16 @@ def print_reports(reports: list[ModuleReport], equivalents: dict[str, str], wall
     if stale:
         print("\nequivalent.toml lists mutants these modules no longer have (remove them):")
         for entry in stale:
+            print(f"  {entry}")
+    killed_listed = sorted(
+        res.mutant.id
+        for r in reports
+        for res in r.results
+        if res.outcome != "survived" and res.mutant.id in equivalents
+    )
+    if killed_listed:
+        print("\nequivalent.toml lists mutants the tests now kill (remove them):")
+        for entry in killed_listed:
             print(f"  {entry}")
     gating = sum(len(r.survivors) for r in reports if not r.target.report_only)
     if gating:
