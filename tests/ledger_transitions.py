@@ -138,6 +138,18 @@ def an_acceptance_with_another_ordering_id_leaves_the_row(ledger: Ledger, p: str
     assert head(ledger, f"{p}a") == (1, 11, Status.CLAIMED)
 
 
+def a_re_push_accepted_without_a_file_or_a_stored_change_drops_the_old_ones(ledger: Ledger, p: str) -> None:
+    first = pushed(ledger, f"{p}a", 1, 10)
+    assert (first.file_id, first.change) == ("file-1", b"stored change")
+    ledger.reopen(first, reason="retriable", now_ms=5_000)
+    again = claim(f"{p}a", 1, 11)
+    ledger.claim_many([again])
+    ledger.record_accepted([replace(accepted(again, 6_000, file_id=None), change=None)])
+    row = ledger.get(f"{p}a")
+    assert row is not None
+    assert (row.status, row.file_id, row.change) == (Status.ACCEPTED, None, None)
+
+
 # --- the validator's outcomes ---------------------------------------------------------------------
 
 
@@ -310,6 +322,7 @@ SCENARIOS: tuple[Callable[[Ledger, str], None], ...] = (
     an_accepted_push_is_readable_with_what_the_validator_needs,
     an_acceptance_of_a_superseded_claim_leaves_the_newer_claim,
     an_acceptance_with_another_ordering_id_leaves_the_row,
+    a_re_push_accepted_without_a_file_or_a_stored_change_drops_the_old_ones,
     marking_verified_records_when,
     marking_failed_keeps_the_reason,
     a_mark_for_a_superseded_push_changes_nothing,

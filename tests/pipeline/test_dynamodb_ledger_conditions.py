@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from connector.adapters.dynamodb_ledger import DynamoDBLedger
+from connector.errors import LedgerRefused
+from connector.ledger import ClaimResult, Status
 from coveo_push_cli.local_aws import MotoServer, provision_from_template
 from tests import ledger_transitions as lt
 
@@ -28,3 +32,120 @@ def test_dynamodb_ledger(
     scenario: Callable[[lt.Ledger, str], None], moto_server: MotoServer, table: str
 ) -> None:
     scenario(DynamoDBLedger(moto_server.client("dynamodb"), table), f"item#{scenario.__name__}/")
+
+
+class Recording:
+    """The boto3 client, with every call recorded; `unprocessed` keys are left out of the first
+    BatchGetItem answer and reported unprocessed, as DynamoDB does under load."""
+
+    def __init__(self, client: Any, unprocessed: int = 0) -> None:
+        self._client = client
+        self.exceptions = client.exceptions
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._unprocessed = unprocessed
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def call(**kwargs: Any) -> Any:
+            self.calls.append((name, kwargs))
+            if name == "batch_get_item" and self._unprocessed:
+                return self._partial(kwargs["RequestItems"])
+            return method(**kwargs)
+
+        return call
+
+    def _partial(self, request: dict[str, Any]) -> dict[str, Any]:
+        ((table, ask),) = request.items()
+        keep, later = ask["Keys"][: -self._unprocessed], ask["Keys"][-self._unprocessed :]
+        self._unprocessed = 0
+        response = self._client.batch_get_item(RequestItems={table: {**ask, "Keys": keep}})
+        response["UnprocessedKeys"] = {table: {**ask, "Keys": later}}
+        return dict(response)
+
+    def requests(self, name: str) -> list[dict[str, Any]]:
+        return [kwargs for called, kwargs in self.calls if called == name]
+
+
+def test_heads_of_many_keys_are_read_consistently_100_at_most_per_request_each_key_once(
+    moto_server: MotoServer, table: str
+) -> None:
+    ledger = DynamoDBLedger(moto_server.client("dynamodb"), table)
+    keys = [f"item#many/{n}" for n in range(250)]
+    ledger.claim_many([lt.claim(key, 1, 10) for key in keys])
+    client = Recording(moto_server.client("dynamodb"))
+    heads = DynamoDBLedger(client, table).heads(keys + keys[:5])  # duplicates are asked once
+    assert sorted(heads) == sorted(keys)
+    asked = [
+        k["pk"]["S"] for r in client.requests("batch_get_item") for k in r["RequestItems"][table]["Keys"]
+    ]
+    assert sorted(asked) == sorted(keys)
+    requests = [r["RequestItems"][table] for r in client.requests("batch_get_item")]
+    assert [len(r["Keys"]) for r in requests] == [100, 100, 50]
+    assert all(r["ConsistentRead"] is True for r in requests)
+
+
+def test_keys_dynamodb_leaves_unprocessed_are_asked_again(moto_server: MotoServer, table: str) -> None:
+    keys = [f"item#unprocessed/{n}" for n in range(5)]
+    DynamoDBLedger(moto_server.client("dynamodb"), table).claim_many([lt.claim(k, 1, 10) for k in keys])
+    client = Recording(moto_server.client("dynamodb"), unprocessed=2)
+    assert sorted(DynamoDBLedger(client, table).heads(keys)) == keys
+    assert len(client.requests("batch_get_item")) == 2
+
+
+def test_a_row_is_read_consistently(moto_server: MotoServer, table: str) -> None:
+    client = Recording(moto_server.client("dynamodb"))
+    ledger = DynamoDBLedger(client, table)
+    lt.pushed(ledger, "item#consistent", 1, 10)
+    assert [r["ConsistentRead"] for r in client.requests("get_item")] == [True]
+
+
+def test_a_row_dynamodb_will_not_store_is_that_change_s_refusal_not_the_batch_s(
+    moto_server: MotoServer, table: str
+) -> None:
+    ledger = DynamoDBLedger(moto_server.client("dynamodb"), table)
+    huge = "item#" + "x" * 3_000  # past DynamoDB's 2,048-byte partition key
+    results = ledger.claim_many([lt.claim("item#beside-huge", 1, 10), lt.claim(huge, 1, 10)])
+    assert results[0] is ClaimResult.CLAIMED
+    refusal = results[1]
+    assert isinstance(refusal, LedgerRefused)
+    assert refusal.reason.startswith("the ledger cannot record 'file://item#xxx")
+
+
+def test_any_other_dynamodb_error_is_the_ledger_s_and_raises(moto_server: MotoServer, table: str) -> None:
+    client = moto_server.client("dynamodb")
+
+    class Throttled(Recording):
+        def __getattr__(self, name: str) -> Any:
+            if name == "update_item":
+
+                def refuse(**kwargs: Any) -> Any:
+                    error = {
+                        "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}
+                    }
+                    raise ClientError(error, "UpdateItem")
+
+                return refuse
+            return super().__getattr__(name)
+
+    with pytest.raises(ClientError):
+        DynamoDBLedger(Throttled(client), table).claim_many([lt.claim("item#throttled", 1, 10)])
+
+
+def test_reasons_are_kept_to_their_first_2000_characters(moto_server: MotoServer, table: str) -> None:
+    ledger = DynamoDBLedger(moto_server.client("dynamodb"), table)
+    long = "".join(f"{n:04d}" for n in range(1_000))  # 4,000 characters, each position distinct
+    marked = lt.pushed(ledger, "item#long/mark", 1, 10)
+    ledger.mark(marked, Status.FAILED, reason=long, now_ms=5_000)
+    assert ledger.get("item#long/mark").failure_reason == long[:2_000]  # type: ignore[union-attr]
+
+    reopened = lt.pushed(ledger, "item#long/reopen", 1, 10)
+    ledger.reopen(reopened, reason=long, now_ms=5_000)
+    ledger.claim_many([lt.claim("item#long/reopen", 1, 11)])
+    item = moto_server.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": "item#long/reopen"}})
+    assert item["Item"]["failureReason"]["S"] == long[:2_000]
+
+    settled = lt.pushed(ledger, "item#long/settle", 1, 10)
+    ledger.reopen(settled, reason="retriable", now_ms=5_000)
+    ledger.settle(settled, Status.FAILED, reason=long, now_ms=6_000)
+    assert ledger.get("item#long/settle").failure_reason == long[:2_000]  # type: ignore[union-attr]
