@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -29,11 +30,26 @@ import starlette.applications  # noqa: F401
 import uvicorn  # noqa: F401
 import yaml  # noqa: F401
 
-PYTEST_ARGS = ("-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--no-header", "-o", "addopts=")
+# A fixed Hypothesis seed (and no example database, see forkserver.py): a mutant is killed or not
+# whatever ran before it, so the equivalents list means the same from one run to the next.
+PYTEST_ARGS = (
+    "-x",
+    "-q",
+    "-p",
+    "no:randomly",
+    "-p",
+    "no:cacheprovider",
+    "--no-header",
+    "-o",
+    "addopts=",
+    "--hypothesis-seed=0",
+)
 
 
 def run(tests: list[str], timeout_s: float) -> dict[str, object]:
     started = time.monotonic()
+    # Examples Hypothesis saved while an earlier mutant failed would be replayed against this one.
+    shutil.rmtree(".hypothesis", ignore_errors=True)
     pid = os.fork()
     if pid == 0:  # the child: its own process group, quiet, one pytest session
         os.setpgid(0, 0)

@@ -49,10 +49,15 @@ def test_a_permission_level_with_no_sets_is_refused() -> None:
         parse_permission_model([{"name": "empty", "permissionSets": []}])
 
 
-def test_a_permission_set_not_wrapped_in_a_list_is_refused_not_read_as_no_permissions() -> None:
-    wire = {"documentId": "file://a", "data": "x", "permissions": {"allowAnonymous": False}}
-    with pytest.raises(ValidationError):
+@pytest.mark.parametrize("permissions", [{"allowAnonymous": False}, 5, "AlphaTeam", True])
+def test_permissions_that_are_not_a_list_are_refused_as_not_a_list(permissions: object) -> None:
+    """Not read as "no permissions", and refused by validation (a reason naming the field), not by
+    an exception from inside the validator."""
+    wire = {"documentId": "file://a", "data": "x", "permissions": permissions}
+    with pytest.raises(ValidationError, match="Input should be a valid list"):
         ItemBody.from_wire(wire)
+    with pytest.raises(ValidationError, match="Input should be a valid list"):
+        parse_permission_model(permissions)
 
 
 def test_the_published_limit_is_the_cap_the_connector_enforces_by_default() -> None:
