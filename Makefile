@@ -13,7 +13,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install install-sam test test-fast lint format demo bench soak clean
+.PHONY: install install-sam test test-fast lint format demo bench soak mutants clean
 
 install: $(STAMP)
 
@@ -63,6 +63,12 @@ bench: install
 # 50,000 events through the local pipeline under faults; prints the counts and the wall time.
 soak: install
 	$(BIN)/python -m tests.reliability.soak
+
+# Mutation testing of the modules that decide permissions, staleness, the ledger's transitions, the
+# DLQ path and the validator's verdicts; prints the surviving mutants, exits 1 if any is not listed
+# as equivalent in tests/mutation/equivalent.toml. Niced, 2 workers; not part of `make test`.
+mutants: install
+	$(BIN)/python -m tests.mutation
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
