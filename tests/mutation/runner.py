@@ -125,6 +125,11 @@ TARGETS = (
         report_only=True,
     ),
     Target(
+        "connector/strict_json.py",
+        ("tests/unit/test_strict_json.py", "tests/unit/test_boundary.py", *UNIT),
+        report_only=True,
+    ),
+    Target(
         "connector/pipeline.py", ("tests/handler", "tests/unit/test_boundary.py", *UNIT), report_only=True
     ),
     Target(
@@ -258,16 +263,17 @@ def _forget_bytecode(path: Path) -> None:
 
 
 def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
-    """Mutant id → why it is equivalent (the reason is required)."""
-    if not path.exists():
-        return {}
-    entries = tomllib.loads(path.read_text()).get("mutant", [])
+    """Mutant id → why it is equivalent (the reason is required), from `equivalent.toml` and any
+    `equivalent-<module>.toml` beside it (one file per module keeps edits apart)."""
     equivalents: dict[str, str] = {}
-    for entry in entries:
-        reason = str(entry.get("reason", "")).strip()
-        if not reason:
-            raise SystemExit(f"mutation: {path.name}: {entry.get('id')!r} has no reason")
-        equivalents[str(entry["id"])] = reason
+    for source in [path, *sorted(path.parent.glob("equivalent-*.toml"))]:
+        if not source.exists():
+            continue
+        for entry in tomllib.loads(source.read_text()).get("mutant", []):
+            reason = str(entry.get("reason", "")).strip()
+            if not reason:
+                raise SystemExit(f"mutation: {source.name}: {entry.get('id')!r} has no reason")
+            equivalents[str(entry["id"])] = reason
     return equivalents
 
 
