@@ -477,12 +477,8 @@ class Pipeline:
             return
         report.batch_bytes += sum(r.size_bytes for r in receipts)
         report.file_ids.extend(r.file_id for r in receipts)
-        self._accepted(
-            entries,
-            receipts[0].file_id if len(receipts) == 1 else ",".join(r.file_id for r in receipts),
-            report,
-            sent_at,
-        )
+        # One file container, or (past 256 MB) several: the ledger keeps them all, comma-separated.
+        self._accepted(entries, ",".join(r.file_id for r in receipts), report, sent_at)
 
     def _single_call(self, change: Change, ordering_id: int, deadline: Deadline) -> None:
         payload, source, provider = change.payload, self.settings.source_id, self.settings.provider_id
