@@ -29,21 +29,7 @@ import pytest
 import starlette.applications  # noqa: F401
 import uvicorn  # noqa: F401
 import yaml  # noqa: F401
-
-# A fixed Hypothesis seed (and no example database, see forkserver.py): a mutant is killed or not
-# whatever ran before it, so the equivalents list means the same from one run to the next.
-PYTEST_ARGS = (
-    "-x",
-    "-q",
-    "-p",
-    "no:randomly",
-    "-p",
-    "no:cacheprovider",
-    "--no-header",
-    "-o",
-    "addopts=",
-    "--hypothesis-seed=0",
-)
+from pytest_args import PYTEST_ARGS  # a sibling: this file runs as a script
 
 
 def run(tests: list[str], timeout_s: float) -> dict[str, object]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .operators import Mutant, mutants
+from .pytest_args import PYTEST_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
 EQUIVALENTS = Path(__file__).with_name("equivalent.toml")
@@ -44,20 +45,6 @@ COPY_IGNORE = shutil.ignore_patterns(
     "*.egg-info",
     "reports",
     "build",
-)
-# A fixed Hypothesis seed (and no example database, see forkserver.py): a mutant is killed or not
-# whatever ran before it, so the equivalents list means the same from one run to the next.
-PYTEST_ARGS = (
-    "-x",
-    "-q",
-    "-p",
-    "no:randomly",
-    "-p",
-    "no:cacheprovider",
-    "--no-header",
-    "-o",
-    "addopts=",
-    "--hypothesis-seed=0",
 )
 
 # The fast tiers: the pure domain, and handlers with in-memory fakes (about 3 s in all).

@@ -23,7 +23,7 @@ from connector.events import EVENT_TYPES
 from connector.ledger import InMemoryLedger
 from connector.pipeline import Disposition, Message, Pipeline, PipelineSettings
 from tests.fakes import FakeCoveo, FakeDeadLetters
-from tests.unit.test_boundary_properties import hostile_body
+from tests.unit.test_boundary_properties import hostile_body, json_paths
 
 from .harness import ReliabilityStack, Workload, account, alias_event, group_event, item_event, send_all
 
@@ -165,22 +165,11 @@ VALID = [
 ]
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix] if prefix else []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            found += _paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            found += _paths(child, (*prefix, index))
-    return found
-
-
 @st.composite
 def mutated_events(draw: st.DrawFn) -> dict[str, Any]:
     """A valid event with one value replaced by arbitrary JSON, or removed."""
     event = copy.deepcopy(draw(st.sampled_from(VALID)))
-    path = draw(st.sampled_from(_paths(event)))
+    path = draw(st.sampled_from(json_paths(event)))
     parent = event
     for step in path[:-1]:
         parent = parent[step]

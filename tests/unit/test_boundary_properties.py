@@ -74,14 +74,15 @@ json_values = st.recursive(
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path into a JSON value (keys and indexes), for mutating one value at a time."""
     found = [prefix] if prefix else []
     if isinstance(value, dict):
         for key, child in value.items():
-            found += _paths(child, (*prefix, key))
+            found += json_paths(child, (*prefix, key))
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            found += _paths(child, (*prefix, index))
+            found += json_paths(child, (*prefix, index))
     return found
 
 
@@ -89,7 +90,7 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 def mutated_event(draw: st.DrawFn) -> dict[str, Any]:
     """A valid event with one value replaced by arbitrary JSON, or removed."""
     event = copy.deepcopy(draw(st.sampled_from([item_event(1), item_event(2, [{"allowAnonymous": True}])])))
-    path = draw(st.sampled_from(_paths(event)))
+    path = draw(st.sampled_from(json_paths(event)))
     parent = event
     for step in path[:-1]:
         parent = parent[step]
