@@ -117,3 +117,16 @@ def test_refusals_name_the_field(text: str, where: str) -> None:
     with pytest.raises(JsonRefused) as refused:
         loads(text)
     assert refused.value.reason.endswith(where)
+
+
+@pytest.mark.parametrize("value", [None, 5, ["{}"], memoryview(b"{}")])
+def test_what_is_not_text_or_bytes_is_refused_not_a_type_error(value: object) -> None:
+    with pytest.raises(JsonRefused) as refused:
+        loads(value)  # type: ignore[arg-type]
+    assert refused.value.reason == f"message body is a {type(value).__name__}, not text"
+
+
+def test_printable_keeps_text_of_exactly_the_limit_and_marks_a_cut() -> None:
+    assert printable("x" * 50, 50) == "x" * 50
+    assert printable("x" * 51, 50) == "x" * 49 + "…"
+    assert printable("x" * 500, 50) == "x" * 49 + "…"
