@@ -183,3 +183,13 @@ def test_a_long_bad_document_id_is_shown_cut_to_120_characters() -> None:
     shown = repr(document_id)[:119] + "…"
     reason = refusal(cloud_event("item.deleted", {"documentId": document_id, "version": 1}))
     assert reason.startswith(f"data.documentId {shown} is not a URI;")
+
+
+def test_a_long_specversion_is_shown_cut_to_200_characters() -> None:
+    specversion = "1" * 300
+    shown = repr(specversion)[:199] + "…"
+    event = {
+        **cloud_event("item.deleted", {"documentId": "file://a", "version": 1}),
+        "specversion": specversion,
+    }
+    assert refusal(event) == f"unsupported CloudEvents specversion {shown}; expected the string '1.0'"
