@@ -18,7 +18,7 @@ from connector.pipeline import Disposition, Message, Pipeline, PipelineSettings
 from coveo_push_api import BatchReceipt, ItemTooLargeError
 from coveo_push_api.models import ItemBody
 from tests import worked_example as wx
-from tests.fakes import FakeContent, FakeCoveo, FakeDeadLetters
+from tests.fakes import FakeContent, FakeCoveo, FakeDeadLetters, transient
 
 from .conftest import make_pipeline
 
@@ -260,3 +260,27 @@ def test_a_message_built_without_a_receive_count_counts_as_a_first_delivery() ->
     body["data"]["contentRef"] = "s3://bucket/late.bin"
     report = pipeline.process([Message("m", json.dumps(body))], lambda: 60.0)
     assert report.outcomes["m"].disposition is Disposition.RETRY
+    assert (report.outcomes["m"].reason or "").endswith("trying once more")
+
+
+def test_a_message_the_connector_made_is_never_given_up_on_by_receive_count() -> None:
+    pipeline = make_pipeline("item", max_receive_count=1)
+    pipeline.coveo.failures["push_item"] = [transient()]  # type: ignore[attr-defined]
+    report = pipeline.process([Message("repush-0", event(1))], lambda: 60.0)
+    assert report.outcomes["repush-0"].disposition is Disposition.RETRY  # back to the validator
+
+
+class ShortLedger(InMemoryLedger):
+    """A ledger that answers one claim too few: no message may go without an outcome."""
+
+    def claim_many(self, claims: Sequence[Claim]) -> list[Any]:
+        return [self.claim(c) for c in claims][:-1]
+
+
+def test_a_ledger_answering_too_few_claims_loses_no_message() -> None:
+    pipeline = make_pipeline("item")
+    pipeline.ledger = ShortLedger()
+    report = run(pipeline, event(1), event(2), event(3))
+    # Every message has an outcome: one missing would be deleted from the queue unprocessed.
+    assert set(report.outcomes) == {"m0", "m1", "m2"}
+    assert {o.disposition for o in report.outcomes.values()} == {Disposition.RETRY}

@@ -159,7 +159,9 @@ class PipelineSettings:
 class Message:
     message_id: str
     body: str
-    receive_count: int = 1  # SQS's ApproximateReceiveCount: 1 on the first delivery
+    # SQS's ApproximateReceiveCount (1 on the first delivery); None for a message the connector
+    # made itself (a re-push), which no queue will give up on.
+    receive_count: int | None = None
 
 
 class Disposition(StrEnum):
@@ -253,12 +255,14 @@ class Pipeline:
             return
         for message in messages:
             outcome = report.outcomes[message.message_id]
-            if outcome.disposition is Disposition.RETRY and message.receive_count >= limit:
+            count = message.receive_count
+            if outcome.disposition is Disposition.RETRY and count is not None and count >= limit:
                 error = RetriesExhausted(
-                    f"gave up after {message.receive_count} deliveries (the queue's maxReceiveCount); "
+                    f"gave up after {count} deliveries (the queue's maxReceiveCount); "
                     f"the last attempt: {outcome.reason}"
                 )
-                self._dead_letter(message, None, error, report, outcome.subject)
+                self._dead_letter(message, None, error, report)
+                report.outcomes[message.message_id].subject = outcome.subject
 
     # --- parse and check ----------------------------------------------------------------------------
 
@@ -313,12 +317,7 @@ class Pipeline:
         return change
 
     def _dead_letter(
-        self,
-        message: Message,
-        change: Change | None,
-        error: PermanentError,
-        report: BatchReport,
-        subject: str | None = None,
+        self, message: Message, change: Change | None, error: PermanentError, report: BatchReport
     ) -> None:
         event_id = change.event_id if change else _event_id_of(message.body)
         try:
@@ -338,8 +337,6 @@ class Pipeline:
             )
             return
         report.set(message, Disposition.DEAD_LETTERED, change, error.reason, event_id)
-        if change is None and subject is not None:
-            report.outcomes[message.message_id].subject = subject
 
     # --- the stale guard ----------------------------------------------------------------------------
 
@@ -422,7 +419,7 @@ class Pipeline:
             try:
                 ready.append((message, self._resolve_content(change), claim))
             except ContentNotFound as error:
-                if message.receive_count < 2:  # the producer may still be uploading it: once more
+                if (message.receive_count or 1) < 2:  # the producer may still be uploading it: once more
                     report.set(message, Disposition.RETRY, change, f"{error.reason}; trying once more")
                 else:
                     self._dead_letter(message, change, error, report)
