@@ -84,6 +84,13 @@ def test_a_cloudevent_with_a_detail_extension_attribute_is_still_a_cloudevent() 
     assert (change.event_id, change.version, change.payload) == ("e-1", 3, ItemDelete("file://a", False))
 
 
+@pytest.mark.parametrize("name", ["id", "source", "type"])
+@pytest.mark.parametrize("value", [None, "", "   ", 5, ["x"]])
+def test_cloudevent_id_source_and_type_must_be_non_empty_strings(name: str, value: Any) -> None:
+    event = {**cloud_event("item.deleted", {"documentId": "file://a", "version": 1}), name: value}
+    assert refusal(event) == f"CloudEvent attribute {name!r} must be a non-empty string"
+
+
 @pytest.mark.parametrize("event_id", [..., None, "", "   ", 5])
 def test_an_eventbridge_event_needs_an_id(event_id: Any) -> None:
     assert refusal(eventbridge(id=event_id)) == "EventBridge event's 'id' must be a non-empty string"
