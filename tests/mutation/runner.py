@@ -116,9 +116,7 @@ TARGETS = (
         ("tests/unit/test_strict_json.py", "tests/unit/test_boundary.py", *UNIT),
         report_only=True,
     ),
-    Target(
-        "connector/pipeline.py", ("tests/handler", "tests/unit/test_boundary.py", *UNIT), report_only=True
-    ),
+    Target("connector/pipeline.py", ("tests/handler", "tests/unit/test_boundary.py", *UNIT)),
     Target(
         "connector/policy.py",
         ("tests/unit/test_ledger_and_policy.py", "tests/unit/test_public_by_accident.py", *UNIT),

@@ -419,7 +419,8 @@ class Pipeline:
             try:
                 ready.append((message, self._resolve_content(change), claim))
             except ContentNotFound as error:
-                if (message.receive_count or 1) < 2:  # the producer may still be uploading it: once more
+                first = message.receive_count is None or message.receive_count < 2
+                if first:  # the producer may still be uploading it: once more
                     report.set(message, Disposition.RETRY, change, f"{error.reason}; trying once more")
                 else:
                     self._dead_letter(message, change, error, report)
