@@ -108,19 +108,26 @@ TARGETS = (
     ),
     Target(
         "connector/events.py",
-        ("tests/unit/test_events.py", "tests/unit/test_boundary.py", *UNIT),
-        report_only=True,
+        (
+            "tests/unit/test_event_contract_edges.py",
+            "tests/unit/test_events.py",
+            "tests/unit/test_boundary.py",
+            *UNIT,
+        ),
     ),
     Target(
         "connector/strict_json.py",
         ("tests/unit/test_strict_json.py", "tests/unit/test_boundary.py", *UNIT),
-        report_only=True,
     ),
     Target("connector/pipeline.py", ("tests/handler", "tests/unit/test_boundary.py", *UNIT)),
     Target(
         "connector/policy.py",
-        ("tests/unit/test_ledger_and_policy.py", "tests/unit/test_public_by_accident.py", *UNIT),
-        report_only=True,
+        (
+            "tests/unit/test_deployment_refusals.py",
+            "tests/unit/test_ledger_and_policy.py",
+            "tests/unit/test_public_by_accident.py",
+            *UNIT,
+        ),
     ),
 )
 
