@@ -8,7 +8,6 @@ arbitrary JSON and mutated valid events at the handler.
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 from pathlib import Path
@@ -23,7 +22,7 @@ from connector.events import EVENT_TYPES
 from connector.ledger import InMemoryLedger
 from connector.pipeline import Disposition, Message, Pipeline, PipelineSettings
 from tests.fakes import FakeCoveo, FakeDeadLetters
-from tests.unit.test_boundary_properties import hostile_body, json_paths
+from tests.unit.test_boundary_properties import hostile_body, mutate_one_value
 
 from .harness import ReliabilityStack, Workload, account, alias_event, group_event, item_event, send_all
 
@@ -168,18 +167,7 @@ VALID = [
 @st.composite
 def mutated_events(draw: st.DrawFn) -> dict[str, Any]:
     """A valid event with one value replaced by arbitrary JSON, or removed."""
-    event = copy.deepcopy(draw(st.sampled_from(VALID)))
-    path = draw(st.sampled_from(json_paths(event)))
-    parent = event
-    for step in path[:-1]:
-        parent = parent[step]
-    if draw(st.booleans()):
-        parent[path[-1]] = draw(json_values)
-    elif isinstance(parent, dict):
-        del parent[path[-1]]
-    else:
-        parent.pop(path[-1])
-    return event
+    return mutate_one_value(draw, draw(st.sampled_from(VALID)), json_values)
 
 
 raw_bodies = st.one_of(

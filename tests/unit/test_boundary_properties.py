@@ -86,21 +86,29 @@ def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]
     return found
 
 
-@st.composite
-def mutated_event(draw: st.DrawFn) -> dict[str, Any]:
-    """A valid event with one value replaced by arbitrary JSON, or removed."""
-    event = copy.deepcopy(draw(st.sampled_from([item_event(1), item_event(2, [{"allowAnonymous": True}])])))
+def mutate_one_value(
+    draw: st.DrawFn, valid: dict[str, Any], values: st.SearchStrategy[Any]
+) -> dict[str, Any]:
+    """A copy of `valid` with one value (anywhere) replaced by a drawn one, or removed."""
+    event = copy.deepcopy(valid)
     path = draw(st.sampled_from(json_paths(event)))
     parent = event
     for step in path[:-1]:
         parent = parent[step]
     if draw(st.booleans()):
-        parent[path[-1]] = draw(json_values)
+        parent[path[-1]] = draw(values)
     elif isinstance(parent, dict):
         del parent[path[-1]]
     else:
         parent.pop(path[-1])
     return event
+
+
+@st.composite
+def mutated_event(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid event with one value replaced by arbitrary JSON, or removed."""
+    valid = draw(st.sampled_from([item_event(1), item_event(2, [{"allowAnonymous": True}])]))
+    return mutate_one_value(draw, valid, json_values)
 
 
 # Text-level edits Python's json.dumps never writes: the inputs a lenient reader gets wrong.
