@@ -175,3 +175,16 @@ def transient() -> CoveoError:
     from coveo_push_api import CoveoServerError
 
     return CoveoServerError("Service Unavailable", status=503)
+
+
+def filtered_logs(entries: Iterable[dict[str, Any]], request: Any) -> list[Any]:
+    """Log entries as the Logs API filters them: the request's include lists of results and tasks."""
+    from coveo_push_api.models import LogEntry
+
+    parsed = [LogEntry.model_validate(e) for e in entries]
+    return [
+        e
+        for e in parsed
+        if (not request.results or e.result in request.results)
+        and (not request.tasks or e.task in request.tasks)
+    ]

@@ -13,7 +13,7 @@ from connector.pipeline import Pipeline, PipelineSettings
 from connector.validator import Validator, ValidatorSettings
 from coveo_push_api.models import DocumentPermissionModel, LogEntry, LogsRequest, SecurityCacheEntity
 from tests import worked_example as wx
-from tests.fakes import FakeContent, FakeCoveo, FakeDeadLetters
+from tests.fakes import FakeContent, FakeCoveo, FakeDeadLetters, filtered_logs
 
 T0 = 1_795_687_200_000  # 2026-11-26T10:00:00Z
 
@@ -35,14 +35,7 @@ class FakeReader:
         self.requests_sent += 1
         self.log_windows.append((start, end))
         assert request.sources_ids == [wx.SOURCE_ID]
-        entries = [LogEntry.model_validate(e) for e in self.entries]
-        # The filters as Coveo applies them: include lists of results and tasks.
-        return [
-            e
-            for e in entries
-            if (not request.results or e.result in request.results)
-            and (not request.tasks or e.task in request.tasks)
-        ]
+        return filtered_logs(self.entries, request)
 
     def list_indexes(self) -> list[str]:
         self.requests_sent += 1

@@ -24,6 +24,7 @@ from connector.pipeline import BatchReport, Disposition, Message, Outcome
 from connector.validator import ValidationReport, Validator, ValidatorSettings, repush_stored_changes
 from coveo_push_api import CoveoNotFoundError, CoveoServerError
 from coveo_push_api.models import DocumentPermissionModel, LogEntry, LogsRequest, SecurityCacheEntity
+from tests.fakes import filtered_logs
 
 T0 = 1_795_687_200_000  # 2026-11-26T10:00:00Z
 MINUTE = 60_000
@@ -52,13 +53,7 @@ class Reader:
     ) -> Iterable[LogEntry]:
         self.requests_sent += 1
         self.log_calls.append((start, end, per_page))
-        entries = [LogEntry.model_validate(e) for e in self.entries]
-        return [
-            e
-            for e in entries
-            if (not request.results or e.result in request.results)
-            and (not request.tasks or e.task in request.tasks)
-        ]
+        return filtered_logs(self.entries, request)
 
     def list_indexes(self) -> list[str]:
         self.requests_sent += 1
