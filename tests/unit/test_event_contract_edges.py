@@ -9,17 +9,10 @@ from typing import Any
 
 import pytest
 
-from connector.errors import InvalidEvent
-from connector.events import ItemDelete, item_key, ledger_key, parse_message
+from connector.events import ItemDelete, item_key, ledger_key
 from connector.pipeline import Disposition, Message
-from tests import worked_example as wx
 from tests.handler.conftest import make_pipeline
-
-PROVIDER = wx.PROVIDER_ID
-
-
-def cloud_event(type_: str, data: Any, **extra: Any) -> dict[str, Any]:
-    return {"specversion": "1.0", "id": "e-1", "source": "urn:test", "type": type_, "data": data, **extra}
+from tests.unit.test_events import cloud_event, parse, refusal
 
 
 def eventbridge(**fields: Any) -> dict[str, Any]:
@@ -31,17 +24,6 @@ def eventbridge(**fields: Any) -> dict[str, Any]:
         "detail": {"documentId": "file://a"},
     }
     return {k: v for k, v in {**event, **fields}.items() if v is not ...}
-
-
-def parse(message: Any) -> Any:
-    body = message if isinstance(message, str) else json.dumps(message)
-    return parse_message(body, provider_id=PROVIDER)
-
-
-def refusal(message: Any) -> str:
-    with pytest.raises(InvalidEvent) as info:
-        parse(message)
-    return info.value.reason
 
 
 def at(time: str) -> dict[str, Any]:
