@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connector import strict_json
+from connector.events import event_id_of
 from connector.handler import make_lambda_handler
 from connector.pipeline import Pipeline
 from connector.runtime import Runtime
@@ -205,7 +205,7 @@ class LocalStack:
                         {
                             "queue": queue,
                             "messageId": message["MessageId"],
-                            "eventId": attributes.get("eventId") or _event_id(message["Body"]),
+                            "eventId": attributes.get("eventId") or event_id_of(message["Body"]),
                             "eventType": attributes.get("eventType"),
                             # A message SQS moved here after maxReceiveCount has no reason
                             # attribute: its reason is None, not one made up here, so that "every
@@ -226,11 +226,3 @@ def _release(sqs: Any, url: str, handles: Sequence[str]) -> None:
             for i, h in enumerate(handles[start : start + 10])
         ]
         sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
-
-
-def _event_id(body: str) -> str | None:
-    try:
-        parsed = strict_json.loads(body)
-    except strict_json.JsonRefused:  # deep nesting, duplicate keys...: the body is what it is
-        return None
-    return parsed.get("id") if isinstance(parsed, dict) and isinstance(parsed.get("id"), str) else None

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
-from connector import strict_json
+from connector.events import event_id_of
 from connector.handler import make_lambda_handler
 from connector.pipeline import BatchReport, Disposition, Message, Pipeline
 from connector.runtime import Runtime, api_key_from_secret
@@ -416,15 +416,6 @@ class Recorder:
                 if event_id is not None:
                     found.setdefault(event_id, set()).add(disposition)
             return found
-
-
-def event_id_of(body: str) -> str | None:
-    try:
-        parsed = strict_json.loads(body)  # bad input may nest past Python's recursion limit
-    except strict_json.JsonRefused:
-        return None
-    value = parsed.get("id") if isinstance(parsed, dict) else None
-    return value if isinstance(value, str) else None
 
 
 class RecordingPipeline:

@@ -428,6 +428,17 @@ def _version(version: int | None, event: CloudEvent) -> int:
     return (event.time - _EPOCH) // timedelta(milliseconds=1)
 
 
+def event_id_of(body: str) -> str | None:
+    """Best effort: the `id` of a message body that may not validate, so its DLQ entry, log line or
+    report row can be traced. Read strictly (bad input may nest past Python's recursion limit)."""
+    try:
+        message = strict_json.loads(body)
+    except strict_json.JsonRefused:
+        return None
+    value = message.get("id") if isinstance(message, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def parse_message(body: str, *, provider_id: str) -> Change:
     """An SQS message body all the way to a validated change."""
     return parse_change(unwrap(body), provider_id=provider_id)

@@ -25,7 +25,6 @@ from coveo_push_api.models import (
     MappedIdentityBody,
 )
 
-from . import strict_json
 from .coalesce import coalesce
 from .errors import (
     ContentNotFound,
@@ -43,6 +42,7 @@ from .events import (
     IdentityUpsert,
     ItemDelete,
     ItemUpsert,
+    event_id_of,
     parse_message,
 )
 from .ledger import Accepted, Claim, ClaimResult, Ledger
@@ -319,7 +319,7 @@ class Pipeline:
     def _dead_letter(
         self, message: Message, change: Change | None, error: PermanentError, report: BatchReport
     ) -> None:
-        event_id = change.event_id if change else _event_id_of(message.body)
+        event_id = change.event_id if change else event_id_of(message.body)
         try:
             self.dead_letters.send(
                 message.body,
@@ -620,15 +620,3 @@ def _permanent(error: CoveoError | ItemTooLargeError) -> bool:
 
 def _replace_payload(change: Change, payload: Any) -> Change:
     return replace(change, payload=payload)
-
-
-def _event_id_of(body: str) -> str | None:
-    """Best effort: the id of a message that did not validate, so the DLQ entry can be traced."""
-    try:
-        message = strict_json.loads(body)
-    except strict_json.JsonRefused:
-        return None
-    if isinstance(message, dict):
-        value = message.get("id")
-        return value if isinstance(value, str) else None
-    return None
