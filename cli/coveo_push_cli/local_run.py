@@ -31,9 +31,8 @@ from connector import strict_json
 from connector.events import item_key
 from connector.ledger import Row, Status, ValidationLedger
 from connector.pipeline import BatchReport, Disposition, Message, Pipeline
-from connector.policy import declared_public
 from connector.runtime import api_key_from_secret
-from connector.validator import ValidationReport, stored_event
+from connector.validator import ValidationReport, stored_change_declared_public
 
 from .local_stack import IDENTITY_QUEUE, ITEM_QUEUE, CoveoTarget, LocalStack
 
@@ -113,7 +112,7 @@ def _looks_like_json(line: str) -> bool:
     return line.lstrip()[:1] in ("{", "[", '"') and line.rstrip()[-1:] in ("}", "]", '"')
 
 
-_ARRAY_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{},]', re.DOTALL)
+_ARRAY_TOKEN = re.compile(strict_json.STRING_PATTERN + r"|[\[\]{},]", re.DOTALL)
 
 
 def _array_elements(text: str) -> list[str] | None:
@@ -521,12 +520,7 @@ def _public_by_accident(stack: LocalStack, anonymous: Sequence[str]) -> list[str
     found = []
     for document_id in anonymous:
         row = ledger.get(item_key(document_id))
-        change = row.change if row is not None else None
-        try:
-            declared = change is not None and declared_public(stored_event(change)["data"])
-        except strict_json.JsonRefused:
-            declared = False
-        if not declared:
+        if not stored_change_declared_public(row.change if row is not None else None):
             found.append(document_id)
     return found
 

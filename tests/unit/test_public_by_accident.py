@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import json
+import zlib
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from connector.policy import declared_public
+from connector.validator import stored_change_declared_public
 from coveo_push_api.models import DocumentPermissionModel
 from tests import worked_example as wx
 
@@ -79,3 +82,10 @@ def test_a_deployment_that_allows_public_items_is_not_flagged() -> None:
 def test_declared_public_means_the_json_literal_true(permissions: Any, declared: bool) -> None:
     data = {"documentId": wx.DOCUMENT_ID, "document": {"data": "x", "permissions": permissions}}
     assert declared_public(data) is declared
+
+
+def test_an_item_with_nothing_readable_stored_is_never_taken_as_declared_public() -> None:
+    assert stored_change_declared_public(None) is False  # no ledger row: something else pushed it
+    assert stored_change_declared_public(zlib.compress(b'{"data": 1, "data": 2}')) is False
+    public = {"data": {"document": {"permissions": [{"allowAnonymous": True}]}}}
+    assert stored_change_declared_public(zlib.compress(json.dumps(public).encode())) is True

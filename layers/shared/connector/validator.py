@@ -382,7 +382,7 @@ class Validator:
             for level in model.permission_levels
             for permission_set in level.permission_sets
         )
-        if anonymous and not _declared_public(row.change):
+        if anonymous and not stored_change_declared_public(row.change):
             report.unexpected_public += 1
             report.warnings.append(
                 f"SECURITY: {row.subject} lets anonymous users in, but its event did not say "
@@ -390,7 +390,11 @@ class Validator:
             )
 
 
-def _declared_public(change: bytes) -> bool:
+def stored_change_declared_public(change: bytes | None) -> bool:
+    """Whether a ledger row's stored event said `"allowAnonymous": true` (see `declared_public`);
+    False when nothing readable was stored, so an unknown item is never taken as declared public."""
+    if change is None:
+        return False
     try:
         return declared_public(stored_event(change)["data"])
     except strict_json.JsonRefused:
