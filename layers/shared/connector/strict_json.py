@@ -15,7 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 MAX_DEPTH = 32  # objects and arrays inside each other; an event needs about 12
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # unrolled: no per-character alternation
+# A JSON string literal, escapes included; unrolled: no per-character alternation.
+STRING_PATTERN = r'"[^"\\]*(?:\\.[^"\\]*)*"'
+_STRING = re.compile(STRING_PATTERN, re.DOTALL)
 _INNERMOST = re.compile(r"\[[^\[\]{}]*\]|\{[^\[\]{}]*\}")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
