@@ -18,7 +18,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 install: $(STAMP)
 
 # A new top-level package needs a reinstall: the editable install maps packages when it runs.
-PACKAGES := $(wildcard layers/shared/*/__init__.py emulator/*/__init__.py cli/*/__init__.py)
+PACKAGES := $(wildcard layers/shared/*/__init__.py emulator/*/__init__.py simulator/*/__init__.py cli/*/__init__.py)
 
 $(STAMP): pyproject.toml layers/shared/requirements.txt $(PACKAGES)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cost(servers: Servers, raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
-    from coveo_push_cli.local_aws import event_source_settings
+    from aws_simulator.cloudformation import event_source_settings
 
     sources = event_source_settings(TEMPLATE, connector.TEMPLATE_PARAMETERS)
     result: dict[str, Any] = {}
@@ -131,7 +131,7 @@ def _cost(servers: Servers, raw: dict[str, dict[str, list[dict[str, Any]]]]) -> 
 
 
 def _meta(results: dict[str, Any], wall_s: float, args: argparse.Namespace) -> dict[str, Any]:
-    from coveo_push_cli.local_aws import event_source_settings
+    from aws_simulator.cloudformation import event_source_settings
 
     sources = event_source_settings(TEMPLATE, connector.TEMPLATE_PARAMETERS)
     items_source = sources["ItemQueue"]

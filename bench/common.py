@@ -240,7 +240,7 @@ def resources_to_json(resources: Any) -> dict[str, Any]:
 
 
 def resources_from_json(data: Mapping[str, Any]) -> Any:
-    from coveo_push_cli.local_aws import LocalResources, QueueResource
+    from aws_simulator.cloudformation import LocalResources, QueueResource
 
     return LocalResources(
         queues={k: QueueResource(**v) for k, v in data["queues"].items()},

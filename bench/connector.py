@@ -42,7 +42,7 @@ _runs = itertools.count(1)
 
 def prepare(moto_url: str, queue: str, events: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Provision template.yaml afresh (its own name prefix) and send the events; returns the worker's spec."""
-    from coveo_push_cli.local_aws import provision_from_template
+    from aws_simulator.cloudformation import provision_from_template
 
     counter = CallCounter()
     aws = RemoteMoto(moto_url, counter)
@@ -132,9 +132,9 @@ class PayloadCappedSqs:
 
 def build(spec: dict[str, Any], counter: CallCounter | None = None) -> tuple[Any, PayloadCappedSqs, Any]:
     """The stack, the capped SQS client and a poller for `spec["queue"]`, cold start done."""
+    from aws_simulator.poller import SqsEventSourcePoller
+    from aws_simulator.stack import FUNCTIONS, CoveoTarget, LocalStack
     from connector.handler import make_lambda_handler
-    from coveo_push_cli.local_stack import FUNCTIONS, CoveoTarget, LocalStack
-    from coveo_push_cli.poller import SqsEventSourcePoller
 
     threads = spec.get("ledger_threads")  # None: the ledger's own concurrency
     aws = RemoteMoto(

@@ -27,14 +27,13 @@ from urllib.parse import quote
 
 import httpx
 
+from aws_simulator.stack import IDENTITY_QUEUE, ITEM_QUEUE, CoveoTarget, LocalStack
 from connector import strict_json
 from connector.events import item_key
 from connector.ledger import Row, Status, ValidationLedger
 from connector.pipeline import BatchReport, Disposition, Message, Pipeline
 from connector.runtime import api_key_from_secret
 from connector.validator import ValidationReport, stored_change_declared_public
-
-from .local_stack import IDENTITY_QUEUE, ITEM_QUEUE, CoveoTarget, LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
@@ -640,10 +639,10 @@ def run_local(
 ) -> dict[str, Any]:
     """Start moto and the emulator on free ports, provision from the template, run, report."""
     # The web stacks load here, not at import: `coveo-push --help` stays fast.
+    from aws_simulator.cloudformation import provision_from_template
+    from aws_simulator.moto_server import MotoServer
     from coveo_emulator.config import EmulatorConfig
     from coveo_emulator.server import EmulatorServer
-
-    from .local_aws import MotoServer, provision_from_template
 
     api_key = _new_api_key()
     config = EmulatorConfig(api_key=api_key, processing_delay_s=processing_delay_s)

@@ -29,13 +29,15 @@ from connector.runtime import Runtime
 from connector.settings import ConfigurationError
 from connector.validator import repush_stored_changes
 
-from .local_aws import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, REGION
-
 ClientFactory = Callable[..., Any]  # (service name, config=None) → boto3 client
 QUEUES = {
     "item": ("ITEM_DEAD_LETTER_QUEUE_URL", "ITEM_QUEUE_URL"),
     "identity": ("IDENTITY_DEAD_LETTER_QUEUE_URL", "IDENTITY_QUEUE_URL"),
 }
+# A local endpoint (moto, as `coveo-push local` and the tests run it) lives in moto's default region
+# and accepts any credentials: these placeholders sign requests that never reach AWS.
+LOCAL_REGION = "us-east-1"
+LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 REPUSH_FUNCTION = "coveo-push-redrive"  # names the sender on anything the re-push dead-letters
 
 
@@ -276,10 +278,9 @@ def client_factory(local_endpoint: str | None) -> ClientFactory:
         return session.client(
             service,
             endpoint_url=local_endpoint,
-            region_name=REGION,
-            aws_access_key_id=FAKE_ACCESS_KEY_ID,
-            aws_secret_access_key=FAKE_SECRET_ACCESS_KEY,
+            region_name=LOCAL_REGION,
             config=config,
+            **LOCAL_CREDENTIALS,
         )
 
     return local_client

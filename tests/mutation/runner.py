@@ -31,7 +31,7 @@ from .pytest_args import PYTEST_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
 EQUIVALENTS = Path(__file__).with_name("equivalent.toml")
-PACKAGE_DIRS = ("layers/shared", "emulator", "cli")
+PACKAGE_DIRS = ("layers/shared", "emulator", "simulator", "cli")
 # What a worker's copy leaves out: environments, caches, VCS.
 COPY_IGNORE = shutil.ignore_patterns(
     ".venv",
@@ -191,9 +191,9 @@ class Workspace:
         """The copy's packages, not the editable install's, must be the ones imported."""
         for copy in self.all:
             probe = (
-                "import connector.ledger, coveo_push_api, coveo_emulator, coveo_push_cli;"
+                "import connector.ledger, coveo_push_api, coveo_emulator, aws_simulator, coveo_push_cli;"
                 "print(connector.ledger.__file__, coveo_push_api.__file__,"
-                " coveo_emulator.__file__, coveo_push_cli.__file__)"
+                " coveo_emulator.__file__, aws_simulator.__file__, coveo_push_cli.__file__)"
             )
             out = subprocess.run(
                 [sys.executable, "-c", probe],

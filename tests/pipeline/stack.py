@@ -27,10 +27,11 @@ from typing import Any
 import httpx
 import pytest
 
+from aws_simulator.cloudformation import LocalResources, provision_from_template
+from aws_simulator.moto_server import MotoServer
+from aws_simulator.stack import CoveoTarget, LocalStack
 from coveo_emulator.config import EmulatorConfig
 from coveo_emulator.server import EmulatorServer
-from coveo_push_cli.local_aws import LocalResources, MotoServer, provision_from_template
-from coveo_push_cli.local_stack import CoveoTarget, LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
 _test_numbers = itertools.count(1)

@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
+from aws_simulator.cloudformation import LocalResources
+from aws_simulator.moto_server import MotoServer
 from connector.adapters.dynamodb_ledger import DynamoDBLedger
 from connector.ledger import Accepted, Claim, ClaimResult, Status
-from coveo_push_cli.local_aws import LocalResources, MotoServer
 
 
 def claim(key: str, version: int, ordering: int) -> Claim:

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from aws_simulator.cloudformation import provision_from_template
+from aws_simulator.moto_server import MotoServer
 from connector.adapters.dynamodb_ledger import DynamoDBLedger
 from connector.errors import LedgerRefused
 from connector.ledger import ClaimResult, Status
-from coveo_push_cli.local_aws import MotoServer, provision_from_template
 from tests import ledger_transitions as lt
 
 

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from coveo_push_cli.local_stack import LocalStack
+from aws_simulator.stack import LocalStack
 
 from .stack import ANONYMOUS, access, emulator, indexed
 

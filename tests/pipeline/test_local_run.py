@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from aws_simulator.stack import LocalStack
 from coveo_push_cli import local_run
 from coveo_push_cli.local_run import EventsFileError, format_report, load_events, run_on_stack, worked_example
-from coveo_push_cli.local_stack import LocalStack
 from coveo_push_cli.main import main
 
 ITEM = "file://folder/mytext.txt"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aws_simulator.stack import LocalStack
 from coveo_push_api.models import ItemBody, PermissionSet
 from coveo_push_cli.local_run import load_events, run_on_stack, worked_example
-from coveo_push_cli.local_stack import LocalStack
 
 
 def test_an_item_public_without_its_event_saying_so_fails_the_run(stack: LocalStack) -> None:

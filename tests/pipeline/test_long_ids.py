@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aws_simulator.stack import LocalStack
 from connector.events import item_key
 from connector.ledger import Status
-from coveo_push_cli.local_stack import LocalStack
 
 from .stack import indexed
 

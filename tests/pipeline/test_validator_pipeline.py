@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from aws_simulator.stack import LocalStack
 from connector.ledger import Status
-from coveo_push_cli.local_stack import LocalStack
 
 from .stack import emulator, indexed
 

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Logger
 
+from aws_simulator.cloudformation import LocalResources
+from aws_simulator.moto_server import MotoServer
 from coveo_emulator.server import EmulatorServer
-from coveo_push_cli.local_aws import LocalResources, MotoServer
 from tests.pipeline.stack import fresh_coveo
 
 from .harness import ReliabilityStack

@@ -21,13 +21,13 @@ from urllib.parse import quote
 
 import httpx
 
+from aws_simulator.poller import DrainResult, SqsEventSourcePoller
+from aws_simulator.stack import DEAD_LETTER_QUEUES, FUNCTIONS, IDENTITY_QUEUE, ITEM_QUEUE, LocalStack
 from connector.events import event_id_of
 from connector.handler import make_lambda_handler
 from connector.pipeline import BatchReport, Disposition, Message, Pipeline
 from connector.runtime import Runtime, api_key_from_secret
 from coveo_push_api import CoveoClient
-from coveo_push_cli.local_stack import DEAD_LETTER_QUEUES, FUNCTIONS, IDENTITY_QUEUE, ITEM_QUEUE, LocalStack
-from coveo_push_cli.poller import DrainResult, SqsEventSourcePoller
 from tests.pipeline.stack import ANONYMOUS
 
 EMAIL_PROVIDER = "Email Security Provider"

@@ -35,9 +35,10 @@ from typing import Any
 
 import httpx
 
+from aws_simulator.cloudformation import provision_from_template
+from aws_simulator.moto_server import MotoServer
+from aws_simulator.stack import IDENTITY_QUEUE, ITEM_QUEUE, CoveoTarget
 from coveo_emulator.config import EmulatorConfig
-from coveo_push_cli.local_aws import MotoServer, provision_from_template
-from coveo_push_cli.local_stack import IDENTITY_QUEUE, ITEM_QUEUE, CoveoTarget
 
 from .harness import (
     Accounting,

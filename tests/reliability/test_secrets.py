@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from aws_simulator.cloudformation import provision_from_template
+from aws_simulator.moto_server import MotoServer
+from aws_simulator.stack import CoveoTarget
 from coveo_emulator.server import EmulatorServer
 from coveo_push_api import CoveoError
-from coveo_push_cli.local_aws import MotoServer, provision_from_template
-from coveo_push_cli.local_stack import CoveoTarget
 
 from .conftest import TIER_OVERRIDES, TIER_PARAMETERS
 from .harness import (

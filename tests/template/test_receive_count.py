@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coveo_push_cli.local_aws import load_template
+from aws_simulator.cloudformation import load_template
 
 TEMPLATE = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
 

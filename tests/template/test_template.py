@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from coveo_push_cli.lambda_context import LambdaContext
-from coveo_push_cli.local_aws import load_template
+from aws_simulator.cloudformation import load_template
+from aws_simulator.lambda_context import LambdaContext
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template(ROOT / "template.yaml")

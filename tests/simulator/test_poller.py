@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from coveo_push_cli.lambda_context import LambdaContext
-from coveo_push_cli.local_aws import LocalResources, MotoServer, QueueResource
-from coveo_push_cli.poller import BatchResult, SqsEventSourcePoller, drain_concurrently
+from aws_simulator.cloudformation import LocalResources, QueueResource
+from aws_simulator.lambda_context import LambdaContext
+from aws_simulator.moto_server import MotoServer
+from aws_simulator.poller import BatchResult, SqsEventSourcePoller, drain_concurrently
 
 # Failed messages come back after 0.2 s instead of the template's 960 s visibility timeout.
 RETRY_S = 0.2

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
-from coveo_push_cli.local_aws import (
+from aws_simulator.cloudformation import (
     LocalResources,
-    MotoServer,
     event_source_settings,
     function_environment,
     provision_from_template,
 )
+from aws_simulator.moto_server import MotoServer
 
 FOURTEEN_DAYS_S = 14 * 24 * 3600
 

@@ -19,14 +19,14 @@ from connector.pipeline import Pipeline
 from connector.runtime import Runtime
 from connector.validator import ValidationReport
 
-from .local_aws import (
+from .cloudformation import (
     API_KEY_SECRET_PARAMETER,
     EventSourceSettings,
     LocalResources,
-    MotoServer,
     event_source_settings,
     function_environment,
 )
+from .moto_server import MotoServer
 from .poller import DrainResult, SqsEventSourcePoller
 
 ITEM_QUEUE, IDENTITY_QUEUE = "ItemQueue", "IdentityQueue"
@@ -61,7 +61,7 @@ class LocalStack:
 
     def function_env(self, function_id: str) -> dict[str, str]:
         """The environment template.yaml gives one function, resolved against the local resources
-        (`local_aws.function_environment`), then the local Coveo target, then `overrides`.
+        (`cloudformation.function_environment`), then the local Coveo target, then `overrides`.
 
         Parameters the template leaves to the deployer take local values unless
         `template_parameters` names them: the Coveo organization, source and provider of the

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from coveo_push_cli.lambda_context import LambdaContext
+from aws_simulator.lambda_context import LambdaContext
 
 if TYPE_CHECKING:
-    from coveo_push_cli.local_aws import EventSourceSettings
+    from aws_simulator.cloudformation import EventSourceSettings
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
