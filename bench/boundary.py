@@ -13,8 +13,8 @@ import statistics
 import timeit
 from typing import Any
 
-from connector import strict_json
-from connector.events import parse_message
+from connector.domain import strict_json
+from connector.domain.events import parse_message
 
 PROVIDER = "mysecurityidentityprovider8d9s8d"
 GROUP = {"identity": "AlphaTeam", "identityType": "Group", "securityProvider": PROVIDER}

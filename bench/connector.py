@@ -134,7 +134,7 @@ def build(spec: dict[str, Any], counter: CallCounter | None = None) -> tuple[Any
     """The stack, the capped SQS client and a poller for `spec["queue"]`, cold start done."""
     from aws_simulator.poller import SqsEventSourcePoller
     from aws_simulator.stack import FUNCTIONS, CoveoTarget, LocalStack
-    from connector.handler import make_lambda_handler
+    from connector.entry.handler import make_lambda_handler
 
     threads = spec.get("ledger_threads")  # None: the ledger's own concurrency
     aws = RemoteMoto(

@@ -14,12 +14,12 @@ import time
 
 import httpx
 
-from connector.ledger import InMemoryLedger
-from connector.pipeline import Message, Pipeline, PipelineSettings
-from connector.validator import Validator, ValidatorSettings
+from connector.domain.pipeline import Message, Pipeline, PipelineSettings
+from connector.domain.validator import Validator, ValidatorSettings
 from coveo_emulator.config import EmulatorConfig
 from coveo_emulator.server import EmulatorServer
 from coveo_push_api import CoveoClient
+from tests.in_memory_ledger import InMemoryLedger
 
 
 class _NoDeadLetters:

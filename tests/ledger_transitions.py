@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from connector.ledger import Accepted, Claim, ClaimResult, Row, Status
+from connector.domain.ledger import Accepted, Claim, ClaimResult, Row, Status
 
 Ledger = Any  # Ledger and ValidationLedger: both protocols, one object
 

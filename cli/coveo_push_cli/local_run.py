@@ -28,12 +28,13 @@ from urllib.parse import quote
 import httpx
 
 from aws_simulator.stack import IDENTITY_QUEUE, ITEM_QUEUE, CoveoTarget, LocalStack
-from connector import strict_json
-from connector.events import item_key
-from connector.ledger import Row, Status, ValidationLedger
-from connector.pipeline import BatchReport, Disposition, Message, Pipeline
-from connector.runtime import api_key_from_secret
-from connector.validator import ValidationReport, stored_change_declared_public
+from connector.adapters.secrets import api_key_from_secret
+from connector.domain import strict_json
+from connector.domain.events import item_key
+from connector.domain.ledger import Row, Status
+from connector.domain.pipeline import BatchReport, Disposition, Message, Pipeline
+from connector.domain.validator import ValidationReport, stored_change_declared_public
+from connector.ports import ValidationLedger
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"

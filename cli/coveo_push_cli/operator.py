@@ -22,12 +22,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from connector.adapters.dynamodb_ledger import DynamoDBLedger
-from connector.events import item_key
-from connector.ledger import Row, Status, ValidationLedger
-from connector.pipeline import Disposition, Outcome
-from connector.runtime import Runtime
-from connector.settings import ConfigurationError
-from connector.validator import repush_stored_changes
+from connector.domain.events import item_key
+from connector.domain.ledger import Row, Status
+from connector.domain.pipeline import Disposition, Outcome
+from connector.domain.validator import repush_stored_changes
+from connector.entry.runtime import Runtime
+from connector.entry.settings import ConfigurationError
+from connector.ports import ValidationLedger
 
 ClientFactory = Callable[..., Any]  # (service name, config=None) → boto3 client
 QUEUES = {

@@ -1,5 +1,5 @@
 """push_identities: an SQS batch of identity, alias and identity-deletion changes → Coveo."""
 
-from connector.handler import make_lambda_handler
+from connector.entry.handler import make_lambda_handler
 
 handler = make_lambda_handler(kind="identity", function_name="push_identities")

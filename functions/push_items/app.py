@@ -1,5 +1,5 @@
 """push_items: an SQS batch of item changes → Coveo (one call, or one file-container batch)."""
 
-from connector.handler import make_lambda_handler
+from connector.entry.handler import make_lambda_handler
 
 handler = make_lambda_handler(kind="item", function_name="push_items")

@@ -1,5 +1,5 @@
 """validate_pushes: on a schedule, ask Coveo what became of accepted pushes; record VERIFIED or FAILED."""
 
-from connector.handler import make_validator_handler
+from connector.entry.handler import make_validator_handler
 
 handler = make_validator_handler(function_name="validate_pushes")

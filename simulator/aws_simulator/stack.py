@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connector.events import event_id_of
-from connector.handler import make_lambda_handler
-from connector.pipeline import Pipeline
-from connector.runtime import Runtime
-from connector.validator import ValidationReport
+from connector.domain.events import event_id_of
+from connector.domain.pipeline import Pipeline
+from connector.domain.validator import ValidationReport
+from connector.entry.handler import make_lambda_handler
+from connector.entry.runtime import Runtime
 
 from .cloudformation import (
     API_KEY_SECRET_PARAMETER,

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from connector.ledger import InMemoryLedger
-from connector.pipeline import Pipeline, PipelineSettings
+from connector.domain.pipeline import Pipeline, PipelineSettings
 from tests import worked_example as wx
 from tests.fakes import FakeContent, FakeCoveo, FakeDeadLetters
+from tests.in_memory_ledger import InMemoryLedger
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,14 +11,15 @@ from typing import Any
 
 import pytest
 
-from connector import pipeline as pipeline_module
-from connector.errors import ContentNotFound
-from connector.ledger import Claim, ClaimResult, Head, InMemoryLedger, Status
-from connector.pipeline import Disposition, Message, Pipeline, PipelineSettings
+from connector.domain import pipeline as pipeline_module
+from connector.domain.errors import ContentNotFound
+from connector.domain.ledger import Claim, ClaimResult, Head, Status
+from connector.domain.pipeline import Disposition, Message, Pipeline, PipelineSettings
 from coveo_push_api import BatchReceipt, ItemTooLargeError
 from coveo_push_api.models import ItemBody
 from tests import worked_example as wx
 from tests.fakes import FakeContent, FakeCoveo, FakeDeadLetters, transient
+from tests.in_memory_ledger import InMemoryLedger
 
 from .conftest import make_pipeline
 

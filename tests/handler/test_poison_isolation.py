@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from connector.adapters.sqs_dead_letters import MAX_MESSAGE_BYTES, SqsDeadLetters
-from connector.errors import ContentNotFound, LedgerRefused, PermanentError
-from connector.ledger import Claim, ClaimResult, InMemoryLedger
-from connector.pipeline import Disposition, Message
+from connector.domain.errors import ContentNotFound, LedgerRefused, PermanentError
+from connector.domain.ledger import Claim, ClaimResult
+from connector.domain.pipeline import Disposition, Message
 from tests import worked_example as wx
 from tests.fakes import FakeLambdaContext
+from tests.in_memory_ledger import InMemoryLedger
 
 from .conftest import make_pipeline
 from .test_push_items import record

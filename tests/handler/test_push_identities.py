@@ -6,9 +6,10 @@ import json
 from collections.abc import Callable
 from typing import Any, cast
 
-from connector.ledger import InMemoryLedger, Status
+from connector.domain.ledger import Status
 from tests import worked_example as wx
 from tests.fakes import FakeCoveo, FakeDeadLetters, FakeLambdaContext, transient
+from tests.in_memory_ledger import InMemoryLedger
 
 from .conftest import make_pipeline, sqs_event
 

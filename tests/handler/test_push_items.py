@@ -9,9 +9,10 @@ from typing import Any, ClassVar, cast
 
 import pytest
 
-from connector.ledger import Head, InMemoryLedger, Status
+from connector.domain.ledger import Head, Status
 from coveo_push_api import CoveoAuthError, CoveoBadRequestError
 from tests.fakes import FakeContent, FakeCoveo, FakeDeadLetters, FakeLambdaContext, transient
+from tests.in_memory_ledger import InMemoryLedger
 
 from .conftest import make_pipeline, sqs_event
 

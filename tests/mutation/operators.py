@@ -48,7 +48,7 @@ _CONDITION_ARGUMENTS = {"_conditional_update": 2}
 
 @dataclass(frozen=True)
 class Mutant:
-    module: str  # path under layers/shared, e.g. "connector/ledger.py"
+    module: str  # path under layers/shared, e.g. "connector/domain/ledger.py"
     line: int
     scope: str  # enclosing class/function qualname, "<module>" at top level
     operator: str

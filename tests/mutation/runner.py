@@ -67,7 +67,7 @@ class Target:
 
 TARGETS = (
     Target(
-        "connector/ledger.py",
+        "connector/domain/ledger.py",
         (
             "tests/unit/test_ledger_transitions.py",
             "tests/unit/test_ledger_and_policy.py",
@@ -76,11 +76,11 @@ TARGETS = (
         ),
     ),
     Target(
-        "connector/coalesce.py",
+        "connector/domain/coalesce.py",
         ("tests/unit/test_coalesce_newest_wins.py", "tests/unit/test_ledger_and_policy.py", "tests/handler"),
     ),
     Target(
-        "connector/validator.py",
+        "connector/domain/validator.py",
         (
             "tests/unit/test_validator_verdicts.py",
             "tests/unit/test_validator.py",
@@ -107,7 +107,7 @@ TARGETS = (
         ),
     ),
     Target(
-        "connector/events.py",
+        "connector/domain/events.py",
         (
             "tests/unit/test_event_contract_edges.py",
             "tests/unit/test_events.py",
@@ -116,12 +116,12 @@ TARGETS = (
         ),
     ),
     Target(
-        "connector/strict_json.py",
+        "connector/domain/strict_json.py",
         ("tests/unit/test_strict_json.py", "tests/unit/test_boundary.py", *UNIT),
     ),
-    Target("connector/pipeline.py", ("tests/handler", "tests/unit/test_boundary.py", *UNIT)),
+    Target("connector/domain/pipeline.py", ("tests/handler", "tests/unit/test_boundary.py", *UNIT)),
     Target(
-        "connector/policy.py",
+        "connector/domain/policy.py",
         (
             "tests/unit/test_deployment_refusals.py",
             "tests/unit/test_ledger_and_policy.py",
@@ -191,8 +191,8 @@ class Workspace:
         """The copy's packages, not the editable install's, must be the ones imported."""
         for copy in self.all:
             probe = (
-                "import connector.ledger, coveo_push_api, coveo_emulator, aws_simulator, coveo_push_cli;"
-                "print(connector.ledger.__file__, coveo_push_api.__file__,"
+                "import connector.domain.ledger, coveo_push_api, coveo_emulator, aws_simulator, coveo_push_cli;"
+                "print(connector.domain.ledger.__file__, coveo_push_api.__file__,"
                 " coveo_emulator.__file__, aws_simulator.__file__, coveo_push_cli.__file__)"
             )
             out = subprocess.run(

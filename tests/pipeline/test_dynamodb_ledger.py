@@ -9,7 +9,7 @@ import pytest
 from aws_simulator.cloudformation import LocalResources
 from aws_simulator.moto_server import MotoServer
 from connector.adapters.dynamodb_ledger import DynamoDBLedger
-from connector.ledger import Accepted, Claim, ClaimResult, Status
+from connector.domain.ledger import Accepted, Claim, ClaimResult, Status
 
 
 def claim(key: str, version: int, ordering: int) -> Claim:

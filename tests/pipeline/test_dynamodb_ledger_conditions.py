@@ -14,8 +14,8 @@ from botocore.exceptions import ClientError
 from aws_simulator.cloudformation import provision_from_template
 from aws_simulator.moto_server import MotoServer
 from connector.adapters.dynamodb_ledger import DynamoDBLedger
-from connector.errors import LedgerRefused
-from connector.ledger import ClaimResult, Status
+from connector.domain.errors import LedgerRefused
+from connector.domain.ledger import ClaimResult, Status
 from tests import ledger_transitions as lt
 
 

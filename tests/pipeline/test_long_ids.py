@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_simulator.stack import LocalStack
-from connector.events import item_key
-from connector.ledger import Status
+from connector.domain.events import item_key
+from connector.domain.ledger import Status
 
 from .stack import indexed
 

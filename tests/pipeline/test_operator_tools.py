@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from aws_simulator.stack import LocalStack
-from connector.ledger import Status
+from connector.domain.ledger import Status
 from coveo_push_cli.local_run import FUNCTION_OUTPUT, worked_example
 from coveo_push_cli.main import main
 from coveo_push_cli.operator import list_failures, repush_failed, start_move_task

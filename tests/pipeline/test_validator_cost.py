@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import math
 
-from connector.ledger import InMemoryLedger, Status
-from connector.pipeline import Message, Pipeline, PipelineSettings
-from connector.validator import Validator, ValidatorSettings
+from connector.domain.ledger import Status
+from connector.domain.pipeline import Message, Pipeline, PipelineSettings
+from connector.domain.validator import Validator, ValidatorSettings
 from coveo_emulator.server import EmulatorServer
 from coveo_push_api import CoveoClient
 from tests.fakes import FakeContent, FakeDeadLetters
+from tests.in_memory_ledger import InMemoryLedger
 
 ITEMS = 3_000
 

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from aws_simulator.stack import LocalStack
-from connector.ledger import Status
+from connector.domain.ledger import Status
 
 from .stack import emulator, indexed
 
@@ -103,7 +103,7 @@ def test_push_lost_after_its_202_fails_after_the_deadline(stack: LocalStack) -> 
 
 
 def test_paging_through_the_dynamodb_index_while_marking_rows(stack: LocalStack) -> None:
-    from connector.validator import Validator, ValidatorSettings
+    from connector.domain.validator import Validator, ValidatorSettings
 
     stack.send([upsert(f"file://page/{i}", {"data": str(i)}) for i in range(25)])
     stack.drain()

@@ -23,10 +23,11 @@ import httpx
 
 from aws_simulator.poller import DrainResult, SqsEventSourcePoller
 from aws_simulator.stack import DEAD_LETTER_QUEUES, FUNCTIONS, IDENTITY_QUEUE, ITEM_QUEUE, LocalStack
-from connector.events import event_id_of
-from connector.handler import make_lambda_handler
-from connector.pipeline import BatchReport, Disposition, Message, Pipeline
-from connector.runtime import Runtime, api_key_from_secret
+from connector.adapters.secrets import api_key_from_secret
+from connector.domain.events import event_id_of
+from connector.domain.pipeline import BatchReport, Disposition, Message, Pipeline
+from connector.entry.handler import make_lambda_handler
+from connector.entry.runtime import Runtime
 from coveo_push_api import CoveoClient
 from tests.pipeline.stack import ANONYMOUS
 
@@ -36,7 +37,7 @@ EMAIL_PROVIDER = "Email Security Provider"
 
 
 def key_of(event: Mapping[str, Any], provider: str) -> str:
-    """The ledger key the connector gives an event (see connector.events: item#, identity#, alias#)."""
+    """The ledger key the connector gives an event (see connector.domain.events: item#, identity#, alias#)."""
     data = event["data"]
     if event["type"].startswith("item."):
         return f"item#{data['documentId']}"

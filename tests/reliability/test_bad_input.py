@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.adapters.sqs_dead_letters import sqs_text
-from connector.events import EVENT_TYPES
-from connector.ledger import InMemoryLedger
-from connector.pipeline import Disposition, Message, Pipeline, PipelineSettings
+from connector.domain.events import EVENT_TYPES
+from connector.domain.pipeline import Disposition, Message, Pipeline, PipelineSettings
 from tests.fakes import FakeCoveo, FakeDeadLetters
+from tests.in_memory_ledger import InMemoryLedger
 from tests.unit.test_boundary_properties import hostile_body, mutate_one_value
 
 from .harness import ReliabilityStack, Workload, account, alias_event, group_event, item_event, send_all

@@ -12,8 +12,8 @@ import threading
 import time
 from typing import Any
 
-from connector.ledger import Status
-from connector.pipeline import Pipeline
+from connector.domain.ledger import Status
+from connector.domain.pipeline import Pipeline
 
 from .harness import (
     ITEM_QUEUE,

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from connector.pipeline import Message
+from connector.domain.pipeline import Message
 
 from .harness import (
     IDENTITY_QUEUE,

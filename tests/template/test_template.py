@@ -86,7 +86,7 @@ def test_the_logical_ids_the_code_and_the_local_run_use_are_present() -> None:
 
 
 def test_every_required_setting_of_the_code_is_set_for_every_function() -> None:
-    from connector.settings import ConnectorSettings
+    from connector.entry.settings import ConnectorSettings
 
     required = {field.alias for field in ConnectorSettings.model_fields.values() if field.is_required()}
     assert required, "ConnectorSettings declares required variables"
@@ -460,14 +460,14 @@ def load_handler(folder: str) -> Callable[..., dict[str, Any]]:
 
 class _EmptyPipeline:
     def process(self, messages: list[Any], remaining_s: Callable[[], float]) -> Any:
-        from connector.pipeline import BatchReport
+        from connector.domain.pipeline import BatchReport
 
         return BatchReport()
 
 
 class _IdleValidator:
     def run(self, remaining_s: Callable[[], float]) -> Any:
-        from connector.validator import ValidationReport
+        from connector.domain.validator import ValidationReport
 
         return ValidationReport()
 

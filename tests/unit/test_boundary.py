@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from connector.errors import InvalidEvent, PermanentError
-from connector.events import (
+from connector.domain.errors import InvalidEvent, PermanentError
+from connector.domain.events import (
     MAX_READABLE_KEY_BYTES,
     ItemUpsert,
     item_key,
     parse_message,
 )
-from connector.pipeline import Disposition, Message
+from connector.domain.pipeline import Disposition, Message
 from tests import worked_example as wx
 from tests.handler.conftest import make_pipeline
 

@@ -16,10 +16,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connector.errors import InvalidEvent
-from connector.events import parse_message
-from connector.pipeline import Disposition, Message, Pipeline
-from connector.policy import declared_public
+from connector.domain.errors import InvalidEvent
+from connector.domain.events import parse_message
+from connector.domain.pipeline import Disposition, Message, Pipeline
+from connector.domain.policy import declared_public
 from tests import worked_example as wx
 from tests.handler.conftest import make_pipeline
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector import compression
-from connector.compression import decode_problem
-from connector.errors import RefusedChange
-from connector.policy import check_item
+from connector.domain import compression
+from connector.domain.compression import decode_problem
+from connector.domain.errors import RefusedChange
+from connector.domain.policy import check_item
 from coveo_push_api.models import CompressionType, ItemBody
 
 TEXT = b"The quick brown fox jumps over the lazy dog. " * 2_000

@@ -1,4 +1,4 @@
-"""What the deployment refuses (connector/policy.py) seen where it matters: a message dead-lettered with
+"""What the deployment refuses (connector/domain/policy.py) seen where it matters: a message dead-lettered with
 a reason and nothing sent to Coveo, or the change pushed as it should be. Each limit is tried at
 exactly the limit."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connector.pipeline import Disposition, Message
+from connector.domain.pipeline import Disposition, Message
 from tests import worked_example as wx
 from tests.handler.conftest import make_pipeline
 

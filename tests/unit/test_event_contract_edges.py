@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from connector.events import ItemDelete, item_key, ledger_key
-from connector.pipeline import Disposition, Message
+from connector.domain.events import ItemDelete, item_key, ledger_key
+from connector.domain.pipeline import Disposition, Message
 from tests.handler.conftest import make_pipeline
 from tests.unit.test_events import cloud_event, parse, refusal
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from connector.errors import InvalidEvent
-from connector.events import (
+from connector.domain.errors import InvalidEvent
+from connector.domain.events import (
     IdentityAlias,
     IdentityDelete,
     IdentityUpsert,

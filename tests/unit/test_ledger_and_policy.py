@@ -7,13 +7,14 @@ import threading
 
 import pytest
 
-from connector.coalesce import coalesce
-from connector.errors import RefusedChange
-from connector.events import IdentityAlias, IdentityUpsert, parse_message
-from connector.ledger import Claim, ClaimResult, Head, InMemoryLedger, Status, claimable
-from connector.policy import check_identity, check_item
+from connector.domain.coalesce import coalesce
+from connector.domain.errors import RefusedChange
+from connector.domain.events import IdentityAlias, IdentityUpsert, parse_message
+from connector.domain.ledger import Claim, ClaimResult, Head, Status, claimable
+from connector.domain.policy import check_identity, check_item
 from coveo_push_api.models import ItemBody, MappedIdentityBody
 from tests import worked_example as wx
+from tests.in_memory_ledger import InMemoryLedger
 
 
 def claim(version: int, ordering: int, key: str = "item#a") -> Claim:

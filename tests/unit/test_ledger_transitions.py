@@ -9,8 +9,9 @@ from dataclasses import FrozenInstanceError
 
 import pytest
 
-from connector.ledger import InMemoryLedger, Status
+from connector.domain.ledger import Status
 from tests import ledger_transitions as lt
+from tests.in_memory_ledger import InMemoryLedger
 
 
 @pytest.mark.parametrize("scenario", lt.SCENARIOS, ids=lambda s: s.__name__)

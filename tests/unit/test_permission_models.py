@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from connector.settings import ConnectorSettings
+from connector.entry.settings import ConnectorSettings
 from coveo_push_api.models import (
     MAX_PERMISSIONS_PER_ITEM,
     ItemBody,

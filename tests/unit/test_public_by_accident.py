@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from connector.policy import declared_public
-from connector.validator import stored_change_declared_public
+from connector.domain.policy import declared_public
+from connector.domain.validator import stored_change_declared_public
 from coveo_push_api.models import DocumentPermissionModel
 from tests import worked_example as wx
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.strict_json import MAX_DEPTH, JsonRefused, loads, printable
+from connector.domain.strict_json import MAX_DEPTH, JsonRefused, loads, printable
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.ledger import InMemoryLedger, Status
-from connector.pipeline import Pipeline, PipelineSettings
-from connector.validator import Validator, ValidatorSettings
+from connector.domain.ledger import Status
+from connector.domain.pipeline import Pipeline, PipelineSettings
+from connector.domain.validator import Validator, ValidatorSettings
 from coveo_push_api.models import DocumentPermissionModel, LogEntry, LogsRequest, SecurityCacheEntity
 from tests import worked_example as wx
 from tests.fakes import FakeContent, FakeCoveo, FakeDeadLetters, filtered_logs
+from tests.in_memory_ledger import InMemoryLedger
 
 T0 = 1_795_687_200_000  # 2026-11-26T10:00:00Z
 
@@ -81,7 +82,7 @@ class Clock:
 
 
 def pushed(ledger_pipeline: Pipeline, *events: dict[str, Any]) -> None:
-    from connector.pipeline import Message
+    from connector.domain.pipeline import Message
 
     messages = [Message(f"m{i}", json.dumps(e)) for i, e in enumerate(events)]
     report = ledger_pipeline.process(messages, lambda: 300.0)

@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
-from connector.ledger import Accepted, Claim, ClaimResult, InMemoryLedger, Row, Status
-from connector.pipeline import BatchReport, Disposition, Message, Outcome
-from connector.validator import ValidationReport, Validator, ValidatorSettings, repush_stored_changes
+from connector.domain.ledger import Accepted, Claim, ClaimResult, Row, Status
+from connector.domain.pipeline import BatchReport, Disposition, Message, Outcome
+from connector.domain.validator import ValidationReport, Validator, ValidatorSettings, repush_stored_changes
 from coveo_push_api import CoveoNotFoundError, CoveoServerError
 from coveo_push_api.models import DocumentPermissionModel, LogEntry, LogsRequest, SecurityCacheEntity
 from tests.fakes import filtered_logs
+from tests.in_memory_ledger import InMemoryLedger
 
 T0 = 1_795_687_200_000  # 2026-11-26T10:00:00Z
 MINUTE = 60_000

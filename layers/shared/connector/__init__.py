@@ -1,2 +1,7 @@
-"""The connector: the upstream event contract, coalescing, the stale guard and push planning (pure),
-plus the AWS adapters behind small interfaces."""
+"""The connector, in layers that import only downwards (the contracts in pyproject.toml check it):
+
+- `entry`: the Lambda handlers, the runtime that builds collaborators from the environment, settings.
+- `adapters`: AWS behind the ports (DynamoDB ledger, SQS dead letters, S3 content, Secrets Manager).
+- `ports`: every interface the domain depends on, one module.
+- `domain`: pure rules, no I/O: the event contract, policy, coalescing, the pipeline, the validator.
+"""

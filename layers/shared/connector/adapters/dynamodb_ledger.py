@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..errors import LedgerRefused, PermanentError, describe_exception
-from ..ledger import Accepted, Claim, ClaimResult, Head, Page, Row, Status
+from ..domain.errors import LedgerRefused, PermanentError, describe_exception
+from ..domain.ledger import Accepted, Claim, ClaimResult, Head, Page, Row, Status
 
 # Index the validator reads: ACCEPTED rows by push time. CLAIMED rows have no pushedAt, so they
 # stay out of it until Coveo accepts them.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ContentNotFound
+from ..domain.errors import ContentNotFound
 
 # S3's answers that mean "that object is not there", as opposed to "S3 cannot answer now".
 MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "404", "NotFound", "InvalidBucketName", "KeyTooLongError"})

@@ -6,7 +6,7 @@ import re
 import time
 from typing import Any
 
-from ..strict_json import printable
+from ..domain.strict_json import printable
 
 MAX_ATTRIBUTE_CHARS = 1_000  # keeps the reason readable in the console; the whole text is logged
 MIN_REASON_CHARS = 200

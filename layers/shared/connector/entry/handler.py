@@ -10,18 +10,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 
-from .pipeline import BatchReport, Disposition, Message, Pipeline
-
-
-class LambdaContextLike(Protocol):
-    def get_remaining_time_in_millis(self) -> int: ...
-
+from ..domain.pipeline import BatchReport, Disposition, Message, Pipeline
+from ..ports import LambdaContextLike
 
 LambdaHandler = Callable[..., dict[str, Any]]
 NAMESPACE = "CoveoConnector"
@@ -130,7 +126,7 @@ def make_validator_handler(function_name: str) -> LambdaHandler:
     """The scheduled validator's entry point: one validation run, its counts as metrics."""
     from dataclasses import asdict
 
-    from .validator import Validator
+    from ..domain.validator import Validator
 
     logger, metrics = _observability(function_name)
     built: list[Validator] = []

@@ -12,10 +12,10 @@ import json
 import random
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from coveo_push_api import CoveoError, CoveoNotFoundError
 from coveo_push_api.models import (
@@ -25,13 +25,13 @@ from coveo_push_api.models import (
     LogsRequest,
     LogTask,
     PermissionState,
-    SecurityCacheEntity,
 )
 from coveo_push_api.models.identities import MEMBER_HOLDING_TYPES
 
+from ..ports import CoveoReader, ValidationLedger
 from . import strict_json
 from .events import IDENTITY_UPSERTED, ITEM_DELETED
-from .ledger import Row, Status, ValidationLedger
+from .ledger import Row, Status
 from .pipeline import Disposition, Message, Outcome, Pipeline
 from .policy import declared_public
 
@@ -45,26 +45,6 @@ RETRIABLE_MARKERS = (
     "internal error",
     "timed out",
 )
-
-
-class CoveoReader(Protocol):
-    requests_sent: int
-
-    def iter_logs(
-        self, request: LogsRequest, *, start: datetime, end: datetime, per_page: int = ...
-    ) -> Iterable[LogEntry]: ...
-
-    def list_indexes(self) -> list[str]: ...
-
-    def get_item_permissions(self, index_id: str, document_id: str) -> Any: ...
-
-    def get_security_cache_entity(
-        self, provider_id: str, name: str, identity_type: str
-    ) -> SecurityCacheEntity: ...
-
-    def iter_security_cache_members(
-        self, provider_id: str, name: str, identity_type: str
-    ) -> Iterable[SecurityCacheEntity]: ...
 
 
 @dataclass(frozen=True)

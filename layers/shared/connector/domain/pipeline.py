@@ -10,21 +10,18 @@ import base64
 import json
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from coveo_push_api import BatchReceipt, CoveoError, Deadline, DeadlineExceededError, ItemTooLargeError
 from coveo_push_api.models import (
-    BaseIdentityBody,
     BatchDelete,
     CompressionType,
-    IdentityBody,
-    ItemBody,
-    MappedIdentityBody,
 )
 
+from ..ports import ContentStore, CoveoPush, DeadLetters, Ledger
 from .coalesce import coalesce
 from .errors import (
     ContentNotFound,
@@ -45,97 +42,12 @@ from .events import (
     event_id_of,
     parse_message,
 )
-from .ledger import Accepted, Claim, ClaimResult, Ledger
+from .ledger import Accepted, Claim, ClaimResult
 from .policy import check_content, check_identity, check_item
 
 # Coveo statuses that say the deployment is misconfigured (key, organization, source, provider):
 # the change is fine, so keep it on the queue (SQS retries, then its DLQ) rather than blame it.
 CONFIGURATION_STATUSES = frozenset({401, 403, 404, 412})
-
-
-class CoveoPush(Protocol):
-    requests_sent: int
-
-    def push_item(
-        self,
-        source_id: str,
-        document_id: str,
-        item: ItemBody,
-        *,
-        ordering_id: int | None = ...,
-        deadline: Deadline | None = ...,
-    ) -> None: ...
-
-    def delete_item(
-        self,
-        source_id: str,
-        document_id: str,
-        *,
-        delete_children: bool = ...,
-        ordering_id: int | None = ...,
-        deadline: Deadline | None = ...,
-    ) -> None: ...
-
-    def push_items(
-        self,
-        source_id: str,
-        add_or_update: Iterable[ItemBody] = ...,
-        delete: Iterable[BatchDelete] = ...,
-        *,
-        ordering_id: int | None = ...,
-        deadline: Deadline | None = ...,
-    ) -> list[BatchReceipt]: ...
-
-    def push_identity(
-        self,
-        provider_id: str,
-        body: IdentityBody,
-        *,
-        ordering_id: int | None = ...,
-        deadline: Deadline | None = ...,
-    ) -> None: ...
-
-    def push_alias(
-        self,
-        provider_id: str,
-        body: MappedIdentityBody,
-        *,
-        ordering_id: int | None = ...,
-        deadline: Deadline | None = ...,
-    ) -> None: ...
-
-    def delete_identity(
-        self,
-        provider_id: str,
-        body: BaseIdentityBody,
-        *,
-        ordering_id: int | None = ...,
-        deadline: Deadline | None = ...,
-    ) -> None: ...
-
-    def push_identities(
-        self,
-        provider_id: str,
-        members: Iterable[IdentityBody] = ...,
-        mappings: Iterable[MappedIdentityBody] = ...,
-        deleted: Iterable[BaseIdentityBody] = ...,
-        *,
-        ordering_id: int | None = ...,
-        deadline: Deadline | None = ...,
-    ) -> list[BatchReceipt]: ...
-
-
-class ContentStore(Protocol):
-    def fetch(self, uri: str) -> bytes:
-        """The object's bytes; `ContentNotFound` when it does not exist, anything else when the
-        store cannot be reached."""
-        ...
-
-
-class DeadLetters(Protocol):
-    def send(
-        self, body: str, *, reason: str, kind: str, event_id: str | None, event_type: str | None
-    ) -> None: ...
 
 
 @dataclass(frozen=True)

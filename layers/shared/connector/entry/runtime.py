@@ -5,7 +5,6 @@ Built once per Lambda container (cold start) and reused; tests pass their own `P
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,30 +12,13 @@ from typing import Any
 
 from coveo_push_api import CoveoClient, PushLimits
 
-from .adapters.dynamodb_ledger import LEDGER_CONCURRENCY, DynamoDBLedger
-from .adapters.s3_content import S3Content
-from .adapters.sqs_dead_letters import SqsDeadLetters
-from .pipeline import Pipeline, PipelineSettings
+from ..adapters.dynamodb_ledger import LEDGER_CONCURRENCY, DynamoDBLedger
+from ..adapters.s3_content import S3Content
+from ..adapters.secrets import api_key_from_secret
+from ..adapters.sqs_dead_letters import SqsDeadLetters
+from ..domain.pipeline import Pipeline, PipelineSettings
+from ..domain.validator import Validator, ValidatorSettings
 from .settings import ConnectorSettings
-from .validator import Validator, ValidatorSettings
-
-SECRET_MAX_AGE_S = 300  # a rotated key is picked up within five minutes
-
-
-def api_key_from_secret(secret: str, client: Any = None) -> str:
-    """The Coveo API key from Secrets Manager, cached by Powertools Parameters.
-
-    The secret holds the key itself, or JSON with an `apiKey` field.
-    """
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-    value = SecretsProvider(boto3_client=client).get(secret, max_age=SECRET_MAX_AGE_S)
-    text = value.decode() if isinstance(value, bytes) else str(value)
-    if text.lstrip().startswith("{"):
-        text = str(json.loads(text).get("apiKey", ""))
-    if not text:
-        raise ValueError(f"secret {secret!r} holds no API key")
-    return text
 
 
 @dataclass

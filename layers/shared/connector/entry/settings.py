@@ -7,8 +7,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import PermanentError
-
 
 class ConfigurationError(Exception):
     """The function cannot run with this environment; the message names each variable to fix."""
@@ -66,6 +64,3 @@ class ConnectorSettings(BaseModel):
                 name = str(error["loc"][0]) if error["loc"] else "?"
                 problems.append(f"{name}: {'is not set' if error['type'] == 'missing' else error['msg']}")
             raise ConfigurationError("invalid connector configuration: " + "; ".join(problems)) from None
-
-
-__all__ = ["ConfigurationError", "ConnectorSettings", "PermanentError"]

@@ -1,0 +1,99 @@
+"""The ledger: per document or identity, the last version applied and what became of its push.
+
+One row per key. The stale guard is a conditional write on that row, so "newer wins" holds across
+concurrent invocations; the row also carries what the validator needs to verify or re-push.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    CLAIMED = "CLAIMED"  # passed the stale guard; push not yet accepted by Coveo
+    ACCEPTED = "ACCEPTED"  # Coveo answered 202
+    VERIFIED = "VERIFIED"  # the validator saw it indexed
+    FAILED = "FAILED"  # the validator saw it rejected, or never indexed
+
+
+class ClaimResult(StrEnum):
+    CLAIMED = "CLAIMED"
+    STALE = "STALE"  # a newer (or the same, already pushed) version holds the row
+    CONFLICT = "CONFLICT"  # another invocation took a higher orderingId meanwhile: retry later
+
+
+@dataclass(frozen=True)
+class Head:
+    key: str
+    version: int
+    ordering_id: int
+    status: Status
+    attempts: int = 0
+
+    def supersedes(self, version: int) -> bool:
+        """True when a change of `version` must not be pushed: it is older, or already pushed."""
+        return self.version > version or (self.version == version and self.status is not Status.CLAIMED)
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    version: int
+    ordering_id: int
+    event_id: str
+    event_type: str
+    subject: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A push Coveo accepted: what the validator needs to verify it, and to re-push it."""
+
+    key: str
+    version: int
+    ordering_id: int
+    kind: str  # "item" or "identity"
+    operation: str  # the event type, e.g. "item.upserted"
+    subject: str
+    event_id: str
+    pushed_at_ms: int
+    file_id: str | None
+    attempts: int
+    change: bytes | None  # zlib-compressed JSON of the event data; None when too large to keep
+    expires_at: int  # epoch seconds (DynamoDB TTL)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A ledger row as the validator and the operator tools read it."""
+
+    key: str
+    version: int
+    ordering_id: int
+    status: Status
+    kind: str
+    operation: str
+    subject: str
+    event_id: str
+    pushed_at_ms: int
+    file_id: str | None
+    attempts: int
+    change: bytes | None
+    repushes: int = 0
+    failure_reason: str | None = None
+    checked_at_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    next_token: object | None  # pass back to read the next page; None at the end
+
+
+def claimable(head: Head, version: int, ordering_id: int) -> bool:
+    """The guard's condition (the DynamoDB adapter writes the same as a ConditionExpression)."""
+    newer = head.version < version
+    retry_of_unpushed = head.version == version and head.status is Status.CLAIMED
+    return (newer or retry_of_unpushed) and head.ordering_id < ordering_id

@@ -1,0 +1,1 @@
+"""Where Lambda comes in: handlers, the runtime built once per container, the deployment's settings."""

@@ -1,0 +1,186 @@
+"""Every interface the connector's domain depends on, in one place: what it needs from Coveo, the
+ledger, the dead-letter queue, content storage, and what Lambda hands a function.
+
+The domain is written against these; `connector.adapters` implements them on AWS, the Coveo client
+(`coveo_push_api.CoveoClient`) implements the Coveo ones, and tests pass fakes (`tests/fakes.py`,
+`tests/doubles.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from coveo_push_api import BatchReceipt, Deadline
+from coveo_push_api.models import (
+    BaseIdentityBody,
+    BatchDelete,
+    IdentityBody,
+    ItemBody,
+    LogEntry,
+    LogsRequest,
+    MappedIdentityBody,
+    SecurityCacheEntity,
+)
+
+from .domain.errors import PermanentError
+from .domain.ledger import Accepted, Claim, ClaimResult, Head, Page, Row, Status
+
+# --- Coveo -----------------------------------------------------------------------------------------
+
+
+class CoveoPush(Protocol):
+    requests_sent: int
+
+    def push_item(
+        self,
+        source_id: str,
+        document_id: str,
+        item: ItemBody,
+        *,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> None: ...
+
+    def delete_item(
+        self,
+        source_id: str,
+        document_id: str,
+        *,
+        delete_children: bool = ...,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> None: ...
+
+    def push_items(
+        self,
+        source_id: str,
+        add_or_update: Iterable[ItemBody] = ...,
+        delete: Iterable[BatchDelete] = ...,
+        *,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> list[BatchReceipt]: ...
+
+    def push_identity(
+        self,
+        provider_id: str,
+        body: IdentityBody,
+        *,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> None: ...
+
+    def push_alias(
+        self,
+        provider_id: str,
+        body: MappedIdentityBody,
+        *,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> None: ...
+
+    def delete_identity(
+        self,
+        provider_id: str,
+        body: BaseIdentityBody,
+        *,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> None: ...
+
+    def push_identities(
+        self,
+        provider_id: str,
+        members: Iterable[IdentityBody] = ...,
+        mappings: Iterable[MappedIdentityBody] = ...,
+        deleted: Iterable[BaseIdentityBody] = ...,
+        *,
+        ordering_id: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> list[BatchReceipt]: ...
+
+
+class CoveoReader(Protocol):
+    requests_sent: int
+
+    def iter_logs(
+        self, request: LogsRequest, *, start: datetime, end: datetime, per_page: int = ...
+    ) -> Iterable[LogEntry]: ...
+
+    def list_indexes(self) -> list[str]: ...
+
+    def get_item_permissions(self, index_id: str, document_id: str) -> Any: ...
+
+    def get_security_cache_entity(
+        self, provider_id: str, name: str, identity_type: str
+    ) -> SecurityCacheEntity: ...
+
+    def iter_security_cache_members(
+        self, provider_id: str, name: str, identity_type: str
+    ) -> Iterable[SecurityCacheEntity]: ...
+
+
+# --- the ledger ------------------------------------------------------------------------------------
+
+
+class Ledger(Protocol):
+    def heads(self, keys: Sequence[str]) -> dict[str, Head]: ...
+
+    def claim(self, claim: Claim) -> ClaimResult: ...
+
+    def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult | PermanentError]:
+        """`claim` for each (distinct keys), results in order; the DynamoDB ledger runs them
+        concurrently instead of one round trip after another. A claim the ledger refuses for that
+        change alone (a value DynamoDB will not store) comes back as a `PermanentError`; the
+        ledger being unavailable raises."""
+        ...
+
+    def record_accepted(self, accepted: Iterable[Accepted]) -> None: ...
+
+
+class ValidationLedger(Protocol):
+    def rows_with_status(
+        self,
+        status: Status,
+        *,
+        pushed_before_ms: int | None = None,
+        limit: int = 500,
+        token: object | None = None,
+    ) -> Page: ...
+
+    def mark(self, row: Row, status: Status, *, reason: str | None, now_ms: int) -> bool:
+        """Set an ACCEPTED row's outcome; False when a newer push owns the row now."""
+        ...
+
+    def reopen(self, row: Row, *, reason: str, now_ms: int) -> bool:
+        """ACCEPTED or FAILED → CLAIMED, so the same version may be pushed again (a re-push)."""
+        ...
+
+    def settle(self, row: Row, status: Status, *, reason: str, now_ms: int) -> bool:
+        """A reopened row whose re-push was not accepted: back to `status` (with its push time), so
+        it stays visible to the validator and the operator instead of sitting CLAIMED."""
+        ...
+
+    def get(self, key: str) -> Row | None: ...
+
+
+# --- AWS around a batch: content, dead letters, Lambda ----------------------------------------------
+
+
+class ContentStore(Protocol):
+    def fetch(self, uri: str) -> bytes:
+        """The object's bytes; `ContentNotFound` when it does not exist, anything else when the
+        store cannot be reached."""
+        ...
+
+
+class DeadLetters(Protocol):
+    def send(
+        self, body: str, *, reason: str, kind: str, event_id: str | None, event_type: str | None
+    ) -> None: ...
+
+
+class LambdaContextLike(Protocol):
+    def get_remaining_time_in_millis(self) -> int: ...
