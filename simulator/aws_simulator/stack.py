@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connector.domain.events import event_id_of
+from connector.domain.events import Kind, event_id_of
 from connector.domain.pipeline import Pipeline
 from connector.domain.validator import ValidationReport
 from connector.entry.handler import make_lambda_handler
@@ -31,7 +31,7 @@ from .poller import DrainResult, SqsEventSourcePoller
 
 ITEM_QUEUE, IDENTITY_QUEUE = "ItemQueue", "IdentityQueue"
 DEAD_LETTER_QUEUES = {ITEM_QUEUE: "ItemDeadLetterQueue", IDENTITY_QUEUE: "IdentityDeadLetterQueue"}
-FUNCTIONS = {ITEM_QUEUE: ("item", "push_items"), IDENTITY_QUEUE: ("identity", "push_identities")}
+FUNCTIONS = {ITEM_QUEUE: (Kind.ITEM, "push_items"), IDENTITY_QUEUE: (Kind.IDENTITY, "push_identities")}
 # The errorKind of a dead letter SQS moved after maxReceiveCount deliveries (it carries no reason).
 RETRIES_EXHAUSTED = "retries-exhausted"
 # The template's functions the local runtime stands in for.

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from connector.domain import pipeline as pipeline_module
+from connector.domain import stored_change as stored_change_module
 from connector.domain.errors import ContentNotFound
 from connector.domain.ledger import Claim, ClaimResult, Head, Status
 from connector.domain.pipeline import Disposition, Message, Pipeline, PipelineSettings
@@ -162,7 +162,7 @@ def test_an_accepted_row_expires_after_the_ledger_ttl_thirty_days_by_default() -
 def test_a_stored_change_is_kept_up_to_300_000_compressed_bytes(
     monkeypatch: pytest.MonkeyPatch, size: int, kept: bool
 ) -> None:
-    monkeypatch.setattr(pipeline_module.zlib, "compress", lambda data: b"z" * size)
+    monkeypatch.setattr(stored_change_module.zlib, "compress", lambda data: b"z" * size)
     pipeline = make_pipeline("item")
     run(pipeline, event(1))
     stored = pipeline.ledger.accepted["item#file://edge/1.txt"].change  # type: ignore[attr-defined]

@@ -61,5 +61,5 @@ def test_permissions_that_are_not_a_list_are_refused_as_not_a_list(permissions: 
 
 
 def test_the_published_limit_is_the_cap_the_connector_enforces_by_default() -> None:
-    cap = ConnectorSettings.model_fields["max_permissions_per_item"]
+    cap = ConnectorSettings.model_fields["max_permissions"]
     assert MAX_PERMISSIONS_PER_ITEM == cap.default == 5_000

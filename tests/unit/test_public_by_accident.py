@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from connector.domain.policy import declared_public
-from connector.domain.validator import stored_change_declared_public
+from connector.domain.stored_change import declared_public_in
 from coveo_push_api.models import DocumentPermissionModel
 from tests import worked_example as wx
 
@@ -47,7 +47,10 @@ def run(event: dict[str, Any], reader: FakeReader, *, allow_public: bool = False
 def test_an_item_public_in_the_index_but_not_in_its_event_is_a_security_finding() -> None:
     report = run(item_event("file://a"), IndexedAnonymous())
     assert report.unexpected_public == 1
-    assert any(w.startswith("SECURITY: file://a lets anonymous users in") for w in report.warnings)
+    assert any(
+        w.security and w.text.startswith("SECURITY: file://a lets anonymous users in")
+        for w in report.warnings
+    )
 
 
 def test_an_item_whose_event_said_public_is_not_flagged() -> None:
@@ -85,7 +88,15 @@ def test_declared_public_means_the_json_literal_true(permissions: Any, declared:
 
 
 def test_an_item_with_nothing_readable_stored_is_never_taken_as_declared_public() -> None:
-    assert stored_change_declared_public(None) is False  # no ledger row: something else pushed it
-    assert stored_change_declared_public(zlib.compress(b'{"data": 1, "data": 2}')) is False
-    public = {"data": {"document": {"permissions": [{"allowAnonymous": True}]}}}
-    assert stored_change_declared_public(zlib.compress(json.dumps(public).encode())) is True
+    assert declared_public_in(None) is False  # no ledger row: something else pushed it
+    assert declared_public_in(zlib.compress(b'{"data": 1, "data": 2}')) is False
+    public = {
+        "id": "e",
+        "type": "item.upserted",
+        "version": 1,
+        "data": {"document": {"permissions": [{"allowAnonymous": True}]}},
+    }
+    assert declared_public_in(zlib.compress(json.dumps(public).encode())) is True
+    without_id = {key: value for key, value in public.items() if key != "id"}
+    assert declared_public_in(zlib.compress(json.dumps(without_id).encode())) is False
+    assert declared_public_in(b"not zlib") is False

@@ -245,7 +245,7 @@ def test_permission_warning_is_a_security_alarm() -> None:
     reader.permission_state = "WARNING"
     report = validator.run()
     assert report.permission_warnings == 1
-    assert any(w.startswith("SECURITY: file://a") for w in report.warnings)
+    assert any(w.security and w.text.startswith("SECURITY: file://a") for w in report.warnings)
 
 
 def test_identities_are_checked_in_the_security_cache() -> None:

@@ -20,8 +20,14 @@ from typing import Any
 import pytest
 
 from connector.domain.ledger import Accepted, Claim, ClaimResult, Row, Status
-from connector.domain.pipeline import BatchReport, Disposition, Message, Outcome
-from connector.domain.validator import ValidationReport, Validator, ValidatorSettings, repush_stored_changes
+from connector.domain.pipeline import BatchReport, Disposition, Outcome, Repush
+from connector.domain.validator import (
+    Finding,
+    ValidationReport,
+    Validator,
+    ValidatorSettings,
+    repush_stored_changes,
+)
 from coveo_push_api import CoveoNotFoundError, CoveoServerError
 from coveo_push_api.models import DocumentPermissionModel, LogEntry, LogsRequest, SecurityCacheEntity
 from tests.fakes import filtered_logs
@@ -98,10 +104,11 @@ class Repusher:
     reason: str | None = None
     batches: list[list[dict[str, Any]]] = field(default_factory=list)
 
-    def process(self, messages: Sequence[Message], remaining_s: Callable[[], float]) -> BatchReport:
-        self.batches.append([json.loads(m.body) for m in messages])
+    def repush(self, repushes: Sequence[Repush], remaining_s: Callable[[], float]) -> BatchReport:
+        # Each as its dead letter would hold it: the event a redrive sends again.
+        self.batches.append([json.loads(r.body) for r in repushes])
         return BatchReport(
-            outcomes={m.message_id: Outcome(m.message_id, self.disposition, self.reason) for m in messages}
+            outcomes={r.message_id: Outcome(r.message_id, self.disposition, self.reason) for r in repushes}
         )
 
 
@@ -428,7 +435,7 @@ def test_an_unavailable_security_cache_is_a_warning_and_the_identity_stays_pendi
     report = validator(ledger, reader).run()
     assert (report.pending, report.verified, report.failed) == (1, 0, 0)
     assert len(report.warnings) == 1
-    assert report.warnings[0].startswith("security cache unavailable for USER alice: ")
+    assert report.warnings[0].text.startswith("security cache unavailable for USER alice: ")
     validator(ledger, reader, now=T0 + 3_700_000, max_repushes=0).run()
     assert status(ledger, f"identity#{PROVIDER}#USER#alice")[1].startswith(  # type: ignore[union-attr]
         "security cache unavailable: "
@@ -474,7 +481,7 @@ def test_group_members_the_cache_cannot_list_leave_the_group_pending_with_a_warn
     reader.members = {"GROUP team": CoveoServerError("Service Unavailable", status=503)}
     report = validator(ledger, reader).run()
     assert (report.pending, report.verified) == (1, 0)
-    assert report.warnings[0].startswith("security cache members unavailable for GROUP team: ")
+    assert report.warnings[0].text.startswith("security cache members unavailable for GROUP team: ")
 
 
 @pytest.mark.parametrize(
@@ -524,7 +531,7 @@ def test_an_unavailable_index_list_is_a_warning() -> None:
     reader.entries = [log("file://a", "INDEXING", "COMPLETED", T0 + 1_000)]
     report = validator(ledger, reader).run()
     assert report.verified == 1
-    assert report.warnings == ["index list unavailable: HTTP 503: Service Unavailable"]
+    assert report.warnings == [Finding("index list unavailable: HTTP 503: Service Unavailable")]
 
 
 def test_permissions_that_cannot_be_read_are_a_warning_and_the_rest_are_still_checked() -> None:
@@ -537,7 +544,7 @@ def test_permissions_that_cannot_be_read_are_a_warning_and_the_rest_are_still_ch
         "file://b": DocumentPermissionModel(state="IN_ERROR"),
     }
     report = validator(ledger, reader).run()
-    assert sorted(report.warnings) == [
+    assert sorted(w.text for w in report.warnings if not w.security) == [
         "file://b permission state IN_ERROR",
         "permissions of file://a unavailable: HTTP 503: Service Unavailable",
     ]
@@ -552,7 +559,7 @@ def test_an_item_whose_permissions_are_in_error_or_incomplete_is_counted(state: 
     reader.permissions = {"file://a": DocumentPermissionModel(state=state)}
     report = validator(ledger, reader).run()
     assert report.permission_errors == 1
-    assert report.warnings == [f"file://a permission state {state}"]
+    assert report.warnings == [Finding(f"file://a permission state {state}")]
 
 
 def test_an_item_open_to_anonymous_users_with_an_unreadable_stored_change_is_a_finding() -> None:
@@ -566,4 +573,5 @@ def test_an_item_open_to_anonymous_users_with_an_unreadable_stored_change_is_a_f
     }
     report = validator(ledger, reader).run()
     assert report.unexpected_public == 1
-    assert report.warnings[0].startswith("SECURITY: file://a lets anonymous users in")
+    assert report.warnings[0].security
+    assert report.warnings[0].text.startswith("SECURITY: file://a lets anonymous users in")

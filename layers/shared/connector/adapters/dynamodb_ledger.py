@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..domain.errors import LedgerRefused, PermanentError, describe_exception
+from ..domain.events import Kind
 from ..domain.ledger import Accepted, Claim, ClaimResult, Head, Page, Row, Status
 
 # Index the validator reads: ACCEPTED rows by push time. CLAIMED rows have no pushedAt, so they
@@ -265,7 +266,7 @@ def _row(item: dict[str, Any]) -> Row:
         version=number("version"),
         ordering_id=number("orderingId"),
         status=Status(item["status"]["S"]),
-        kind=text("kind") or "",
+        kind=Kind(item["kind"]["S"]),  # written with pushedAt, which every row read here has
         operation=text("operation") or "",
         subject=text("subject") or "",
         event_id=text("eventId") or "",

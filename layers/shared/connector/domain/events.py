@@ -8,7 +8,8 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, Literal, TypeVar
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
@@ -25,6 +26,14 @@ IDENTITY_DELETED = "identity.deleted"
 ITEM_TYPES = (ITEM_UPSERTED, ITEM_DELETED)
 IDENTITY_TYPES = (IDENTITY_UPSERTED, IDENTITY_ALIASED, IDENTITY_DELETED)
 EVENT_TYPES = ITEM_TYPES + IDENTITY_TYPES
+
+
+class Kind(StrEnum):
+    """Which queue, function, ledger rows and Coveo calls a change belongs to."""
+
+    ITEM = "item"
+    IDENTITY = "identity"
+
 
 # A URI: a scheme, a colon, then something without whitespace or control characters. Matched
 # whole (fullmatch): `$` would let a trailing newline through, and make it a second document.
@@ -100,8 +109,8 @@ class Change:
     stored: bytes | None = field(default=None, compare=False, repr=False)  # compressed, for the ledger
 
     @property
-    def kind(self) -> Literal["item", "identity"]:
-        return "item" if self.event_type in ITEM_TYPES else "identity"
+    def kind(self) -> Kind:
+        return Kind.ITEM if self.event_type in ITEM_TYPES else Kind.IDENTITY
 
 
 # --- envelopes ------------------------------------------------------------------------------------
@@ -325,10 +334,9 @@ def _item_upserted(event: CloudEvent) -> Change:
         content_keys = {"data", "compressedbinarydata"} & {k.lower() for k in document}
         if content_keys:
             raise InvalidEvent("an item with data.contentRef must not also carry content in data.document")
-        # Placeholder content so the body validates; the handler replaces it with the fetched bytes.
-        document["compressedBinaryDataFileId"] = "contentRef"
     try:
-        body = ItemBody.from_wire(document)
+        # With a contentRef the body has no content yet: the pipeline attaches the fetched bytes.
+        body = ItemBody.from_wire(document, content_attached_later=data.content_ref is not None)
     except ValidationError as exc:
         raise InvalidEvent(describe(exc, "data.document")) from None
     return Change(

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from .events import Kind
+
 
 class Status(StrEnum):
     CLAIMED = "CLAIMED"  # passed the stale guard; push not yet accepted by Coveo
@@ -54,7 +56,7 @@ class Accepted:
     key: str
     version: int
     ordering_id: int
-    kind: str  # "item" or "identity"
+    kind: Kind
     operation: str  # the event type, e.g. "item.upserted"
     subject: str
     event_id: str
@@ -73,7 +75,7 @@ class Row:
     version: int
     ordering_id: int
     status: Status
-    kind: str
+    kind: Kind
     operation: str
     subject: str
     event_id: str

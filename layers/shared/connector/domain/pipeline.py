@@ -1,18 +1,18 @@
 """One SQS batch of changes → as few Coveo calls as possible, with the stale guard and the ledger.
 
-Orchestration only: Coveo, the ledger, the dead-letter queue and content storage are passed in, so
-tests give fakes. Every message ends with one disposition: pushed, stale, dead-lettered, or retry.
+Orchestration only: Coveo, the ledger, the dead-letter queue and content storage are passed in (the
+ports), so tests give fakes. Every message ends with one disposition: pushed, stale, dead-lettered,
+or retry. Re-pushes of stored changes take the same path from the stale guard on.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from coveo_push_api import BatchReceipt, CoveoError, Deadline, DeadlineExceededError, ItemTooLargeError
@@ -39,11 +39,13 @@ from .events import (
     IdentityUpsert,
     ItemDelete,
     ItemUpsert,
+    Kind,
     event_id_of,
     parse_message,
 )
 from .ledger import Accepted, Claim, ClaimResult
 from .policy import check_content, check_identity, check_item
+from .stored_change import StoredChange
 
 # Coveo statuses that say the deployment is misconfigured (key, organization, source, provider):
 # the change is fine, so keep it on the queue (SQS retries, then its DLQ) rather than blame it.
@@ -54,13 +56,13 @@ CONFIGURATION_STATUSES = frozenset({401, 403, 404, 412})
 class PipelineSettings:
     source_id: str
     provider_id: str
-    kind: str  # "item" or "identity": which events this queue carries
+    kind: Kind  # which events this queue carries
     allow_public_items: bool = False
     max_permissions: int = 5_000
     alias_providers: frozenset[str] = frozenset({"Email Security Provider"})
     default_alias_provider: str | None = "Email Security Provider"
     safety_margin_s: float = 10.0
-    ledger_ttl_s: int = 30 * 24 * 3600
+    ledger_ttl_days: int = 30
     max_stored_change_bytes: int = 300_000  # DynamoDB items stop at 400 KB
     # The queue's maxReceiveCount: a message still failing on that delivery is dead-lettered here,
     # with its last error, instead of being moved by SQS without one. None: leave it to SQS.
@@ -69,11 +71,30 @@ class PipelineSettings:
 
 @dataclass(frozen=True)
 class Message:
+    """An SQS message, as the event source mapping delivered it."""
+
     message_id: str
     body: str
-    # SQS's ApproximateReceiveCount (1 on the first delivery); None for a message the connector
-    # made itself (a re-push), which no queue will give up on.
-    receive_count: int | None = None
+    receive_count: int | None = None  # SQS's ApproximateReceiveCount: 1 on the first delivery
+
+
+@dataclass(frozen=True)
+class Repush:
+    """A stored change pushed again (the validator's re-pushes, `coveo-push redrive --repush`):
+    no queue delivered it, so none will give up on it."""
+
+    message_id: str  # names its outcome in the report, as a message's id does
+    stored: StoredChange
+    source: str  # the CloudEvent source its dead letter, if any, will carry
+    receive_count: None = None
+
+    @cached_property
+    def body(self) -> str:
+        """What its dead letter holds: the change as an event, so a redrive can push it again."""
+        return self.stored.to_event_json(self.source)
+
+
+Source = Message | Repush  # what the pipeline settles, one outcome each
 
 
 class Disposition(StrEnum):
@@ -101,7 +122,7 @@ class BatchReport:
 
     def set(
         self,
-        message: Message,
+        message: Source,
         disposition: Disposition,
         change: Change | None = None,
         reason: str | None = None,
@@ -132,6 +153,15 @@ class Pipeline:
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
 
     def process(self, messages: Sequence[Message], remaining_s: Callable[[], float]) -> BatchReport:
+        """An SQS batch: each message read, checked and pushed (see `_settle`)."""
+        return self._settle(messages, remaining_s)
+
+    def repush(self, repushes: Sequence[Repush], remaining_s: Callable[[], float]) -> BatchReport:
+        """Stored changes pushed again: checked against today's policy, then the same stale guard,
+        batching and ledger records as any change (see `_settle`)."""
+        return self._settle(repushes, remaining_s)
+
+    def _settle(self, messages: Sequence[Source], remaining_s: Callable[[], float]) -> BatchReport:
         """Every message gets exactly one disposition, and this never raises.
 
         What one message holds changes only its own outcome: any exception while reading, checking,
@@ -161,7 +191,7 @@ class Pipeline:
         self._give_up_on_last_delivery(messages, report)
         return report
 
-    def _give_up_on_last_delivery(self, messages: Sequence[Message], report: BatchReport) -> None:
+    def _give_up_on_last_delivery(self, messages: Sequence[Source], report: BatchReport) -> None:
         limit = self.settings.max_receive_count
         if limit is None:
             return
@@ -178,12 +208,12 @@ class Pipeline:
 
     # --- parse and check ----------------------------------------------------------------------------
 
-    def _parse_all(self, messages: Sequence[Message], report: BatchReport) -> list[tuple[Message, Change]]:
+    def _parse_all(self, messages: Sequence[Source], report: BatchReport) -> list[tuple[Source, Change]]:
         valid = []
         for message in messages:
             change: Change | None = None
             try:
-                change = parse_message(message.body, provider_id=self.settings.provider_id)
+                change = self._read(message)
                 change = self._check(change)
                 change = self._preflight(change)
             except PermanentError as error:
@@ -195,6 +225,12 @@ class Pipeline:
                 continue
             valid.append((message, change))
         return valid
+
+    def _read(self, message: Source) -> Change:
+        provider_id = self.settings.provider_id
+        if isinstance(message, Repush):
+            return message.stored.to_change(provider_id=provider_id)
+        return parse_message(message.body, provider_id=provider_id)
 
     def _preflight(self, change: Change) -> Change:
         """Serialise what this change will send and store now, while a failure is still its own:
@@ -229,7 +265,7 @@ class Pipeline:
         return change
 
     def _dead_letter(
-        self, message: Message, change: Change | None, error: PermanentError, report: BatchReport
+        self, message: Source, change: Change | None, error: PermanentError, report: BatchReport
     ) -> None:
         event_id = change.event_id if change else event_id_of(message.body)
         try:
@@ -253,8 +289,8 @@ class Pipeline:
     # --- the stale guard ----------------------------------------------------------------------------
 
     def _claim(
-        self, winners: list[tuple[Message, Change]], report: BatchReport
-    ) -> list[tuple[Message, Change, Claim]]:
+        self, winners: list[tuple[Source, Change]], report: BatchReport
+    ) -> list[tuple[Source, Change, Claim]]:
         heads = self.ledger.heads([change.key for _, change in winners])
         fresh = []
         for message, change in winners:
@@ -311,7 +347,7 @@ class Pipeline:
 
     def _push(
         self,
-        claimed: list[tuple[Message, Change, Claim]],
+        claimed: list[tuple[Source, Change, Claim]],
         report: BatchReport,
         remaining_s: Callable[[], float],
     ) -> None:
@@ -350,9 +386,7 @@ class Pipeline:
         elif ready:
             self._push_batch(ready, report, deadline)
 
-    def _push_one(
-        self, entry: tuple[Message, Change, Claim], report: BatchReport, deadline: Deadline
-    ) -> None:
+    def _push_one(self, entry: tuple[Source, Change, Claim], report: BatchReport, deadline: Deadline) -> None:
         message, change, claim = entry
         sent_at = self.clock_ms()
         try:
@@ -367,7 +401,7 @@ class Pipeline:
         self._accepted([entry], None, report, sent_at)
 
     def _push_batch(
-        self, entries: list[tuple[Message, Change, Claim]], report: BatchReport, deadline: Deadline
+        self, entries: list[tuple[Source, Change, Claim]], report: BatchReport, deadline: Deadline
     ) -> None:
         ordering_id = entries[0][2].ordering_id
         sent_at = self.clock_ms()
@@ -412,7 +446,7 @@ class Pipeline:
             self.coveo.delete_identity(provider, payload.body, ordering_id=ordering_id, deadline=deadline)
 
     def _batch_call(self, changes: list[Change], ordering_id: int, deadline: Deadline) -> list[BatchReceipt]:
-        if self.settings.kind == "item":
+        if self.settings.kind == Kind.ITEM:
             adds = [
                 c.payload.body.model_copy(update={"document_id": c.payload.document_id})
                 for c in changes
@@ -437,7 +471,7 @@ class Pipeline:
 
     def _push_failed(
         self,
-        entries: list[tuple[Message, Change, Claim]],
+        entries: list[tuple[Source, Change, Claim]],
         error: CoveoError | ItemTooLargeError,
         report: BatchReport,
     ) -> None:
@@ -451,7 +485,7 @@ class Pipeline:
 
     def _accepted(
         self,
-        entries: list[tuple[Message, Change, Claim]],
+        entries: list[tuple[Source, Change, Claim]],
         file_id: str | None,
         report: BatchReport,
         sent_at: int,
@@ -472,7 +506,7 @@ class Pipeline:
                 file_id=file_id,
                 attempts=claim.attempts,
                 change=change.stored,
-                expires_at=now // 1000 + self.settings.ledger_ttl_s,
+                expires_at=now // 1000 + self.settings.ledger_ttl_days * 24 * 3600,
             )
             for _, change, claim in entries
         ]
@@ -491,14 +525,8 @@ class Pipeline:
             report.set(message, Disposition.PUSHED, change)
 
     def _stored_change(self, change: Change) -> bytes | None:
-        """The event (type, id, version, data) compressed, so the validator can re-push it."""
-        document = {
-            "id": change.event_id,
-            "type": change.event_type,
-            "version": change.version,
-            "data": change.data,
-        }
-        packed = zlib.compress(json.dumps(document, separators=(",", ":"), allow_nan=False).encode())
+        """What the ledger keeps so the change can be pushed again; None when too large to keep."""
+        packed = StoredChange.of(change).encode()
         return packed if len(packed) <= self.settings.max_stored_change_bytes else None
 
     def _resolve_content(self, change: Change) -> Change:
@@ -514,7 +542,6 @@ class Pipeline:
         )
         body = payload.body.model_copy(
             update={
-                "compressed_binary_data_file_id": None,
                 "compressed_binary_data": base64.b64encode(content).decode(),
                 "compression_type": payload.body.compression_type or CompressionType.UNCOMPRESSED,
             }

@@ -8,10 +8,8 @@ are re-pushed from the stored change a bounded number of times.
 
 from __future__ import annotations
 
-import json
 import random
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,15 +27,16 @@ from coveo_push_api.models import (
 from coveo_push_api.models.identities import MEMBER_HOLDING_TYPES
 
 from ..ports import CoveoReader, ValidationLedger
-from . import strict_json
-from .events import IDENTITY_UPSERTED, ITEM_DELETED
+from .events import IDENTITY_UPSERTED, ITEM_DELETED, Kind
 from .ledger import Row, Status
-from .pipeline import Disposition, Message, Outcome, Pipeline
-from .policy import declared_public
+from .pipeline import Disposition, Outcome, Pipeline, Repush
+from .stored_change import StoredChange, UnreadableStoredChange, declared_public_in
 
 LOGS_WINDOW = timedelta(days=7)
 REPUSH_BUDGET_S = 300.0
-# Rejections that a later push fixes by itself: the identity arrives, a transient fault clears.
+# Coveo's rejections that a later push fixes by itself: the identity arrives, a transient fault
+# clears. Its log entries and cache errors carry no error code, only text: that text is read here,
+# once, where Coveo's answer comes in (`coveo_says_retriable`), and a typed verdict goes on from there.
 RETRIABLE_MARKERS = (
     "unknown security identity",
     "not yet known",
@@ -60,6 +59,29 @@ class ValidatorSettings:
     logs_per_page: int = 1000
 
 
+def coveo_says_retriable(detail: str) -> bool:
+    """Whether Coveo's own words for a rejection name a cause that passes without a change."""
+    return any(marker in detail.lower() for marker in RETRIABLE_MARKERS)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something a run saw that an operator should know; `security` ones are logged as errors and
+    raise the security alarms."""
+
+    text: str
+    security: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What Coveo's logs say of one push."""
+
+    status: Status  # VERIFIED or FAILED
+    reason: str = ""
+    retriable: bool = False
+
+
 @dataclass
 class ValidationReport:
     verified: int = 0
@@ -74,7 +96,7 @@ class ValidationReport:
     logs_api_calls: int = 0
     coveo_requests: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
 
 
 @dataclass
@@ -82,7 +104,7 @@ class Validator:
     settings: ValidatorSettings
     ledger: ValidationLedger
     coveo: CoveoReader
-    repush: Callable[[str], Pipeline | None] = lambda kind: None  # the pipeline that re-pushes a kind
+    repush: Callable[[Kind], Pipeline | None] = lambda kind: None  # the pipeline that re-pushes a kind
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
     rng: random.Random = field(default_factory=random.Random)
     _entries: dict[str, list[LogEntry]] | None = field(default=None, init=False, repr=False)
@@ -102,8 +124,8 @@ class Validator:
                 page = self.ledger.rows_with_status(
                     Status.ACCEPTED, pushed_before_ms=cutoff, limit=self.settings.page_size, token=token
                 )
-                items = [r for r in page.rows if r.kind == "item"]
-                identities = [r for r in page.rows if r.kind != "item"]
+                items = [r for r in page.rows if r.kind == Kind.ITEM]
+                identities = [r for r in page.rows if r.kind == Kind.IDENTITY]
                 if items:
                     verified_items += self._check_items(items, now, report)
                 for row in identities:
@@ -132,12 +154,12 @@ class Validator:
             verdict = _item_verdict(row, relevant)
             if verdict is None:
                 self._pending(row, now, report, "no indexing log entry")
-            elif verdict[0] is Status.VERIFIED:
+            elif verdict.status is Status.VERIFIED:
                 if self.ledger.mark(row, Status.VERIFIED, reason=None, now_ms=now):
                     report.verified += 1
                     verified.append(row)
             else:
-                self._failed(row, verdict[1], now, report)
+                self._failed(row, verdict.reason, now, report, retriable=verdict.retriable)
         return verified
 
     def _verdict_entries(
@@ -185,24 +207,26 @@ class Validator:
                 self._pending(row, now, report, f"security cache does not know the identity: {error}")
             return
         except CoveoError as error:
-            report.warnings.append(f"security cache unavailable for {row.subject}: {error}")
+            report.warnings.append(Finding(f"security cache unavailable for {row.subject}: {error}"))
             self._pending(row, now, report, f"security cache unavailable: {error}")
             return
         state = str(entity.state)
         if state == "IN_ERROR":
             report.identities_in_error += 1
+            detail = entity.last_update_error_detail or entity.last_update_result or "no detail"
             self._failed(
-                row,
-                f"security cache IN_ERROR: {entity.last_update_error_detail or entity.last_update_result or 'no detail'}",
-                now,
-                report,
+                row, f"security cache IN_ERROR: {detail}", now, report, retriable=coveo_says_retriable(detail)
             )
         elif state == "DISABLED":
             if row.operation == "identity.deleted":
                 self._verified(row, now, report)
             else:
                 self._failed(
-                    row, "security cache shows the identity DISABLED after it was pushed", now, report
+                    row,
+                    "security cache shows the identity DISABLED after it was pushed",
+                    now,
+                    report,
+                    retriable=False,
                 )
         elif state == "UP_TO_DATE":
             updated = _epoch_ms(entity.last_update_date)
@@ -240,7 +264,7 @@ class Validator:
                 )
             }
         except CoveoError as error:
-            report.warnings.append(f"security cache members unavailable for {row.subject}: {error}")
+            report.warnings.append(Finding(f"security cache members unavailable for {row.subject}: {error}"))
             return f"security cache members unavailable: {error}"
         if held == expected:
             return None
@@ -277,11 +301,7 @@ class Validator:
         report.pending += 1
         report.oldest_pending_age_s = max(report.oldest_pending_age_s, age_s)
 
-    def _failed(
-        self, row: Row, reason: str, now: int, report: ValidationReport, retriable: bool | None = None
-    ) -> None:
-        if retriable is None:
-            retriable = any(marker in reason.lower() for marker in RETRIABLE_MARKERS)
+    def _failed(self, row: Row, reason: str, now: int, report: ValidationReport, *, retriable: bool) -> None:
         if retriable and row.repushes < self.settings.max_repushes and self.repush(row.kind) is not None:
             self._to_repush.append((row, reason))  # pushed together at the end of the run
             return
@@ -330,25 +350,28 @@ class Validator:
         try:
             indexes = self.coveo.list_indexes()
         except CoveoError as error:
-            report.warnings.append(f"index list unavailable: {error}")
+            report.warnings.append(Finding(f"index list unavailable: {error}"))
             return
         for row in sample:
             for index_id in indexes[:1]:
                 try:
                     model = self.coveo.get_item_permissions(index_id, row.subject)
                 except CoveoError as error:
-                    report.warnings.append(f"permissions of {row.subject} unavailable: {error}")
+                    report.warnings.append(Finding(f"permissions of {row.subject} unavailable: {error}"))
                     continue
                 self._check_not_public_by_accident(row, model, report)
                 state = str(model.state)
                 if state == PermissionState.WARNING:
                     report.permission_warnings += 1
                     report.warnings.append(
-                        f"SECURITY: {row.subject} permission state WARNING (a denied identity is out of date)"
+                        Finding(
+                            f"SECURITY: {row.subject} permission state WARNING (a denied identity is out of date)",
+                            security=True,
+                        )
                     )
                 elif state in (PermissionState.IN_ERROR, PermissionState.INCOMPLETE):
                     report.permission_errors += 1
-                    report.warnings.append(f"{row.subject} permission state {state}")
+                    report.warnings.append(Finding(f"{row.subject} permission state {state}"))
 
     def _check_not_public_by_accident(self, row: Row, model: Any, report: ValidationReport) -> None:
         """Defence in depth for "never public by accident": an indexed permission set that lets
@@ -362,31 +385,15 @@ class Validator:
             for level in model.permission_levels
             for permission_set in level.permission_sets
         )
-        if anonymous and not stored_change_declared_public(row.change):
+        if anonymous and not declared_public_in(row.change):
             report.unexpected_public += 1
             report.warnings.append(
-                f"SECURITY: {row.subject} lets anonymous users in, but its event did not say "
-                '"allowAnonymous": true; check the producer and the index now'
+                Finding(
+                    f"SECURITY: {row.subject} lets anonymous users in, but its event did not say "
+                    '"allowAnonymous": true; check the producer and the index now',
+                    security=True,
+                )
             )
-
-
-def stored_change_declared_public(change: bytes | None) -> bool:
-    """Whether a ledger row's stored event said `"allowAnonymous": true` (see `declared_public`);
-    False when nothing readable was stored, so an unknown item is never taken as declared public."""
-    if change is None:
-        return False
-    try:
-        return declared_public(stored_event(change)["data"])
-    except strict_json.JsonRefused:
-        return False
-
-
-def stored_event(change: bytes) -> dict[str, Any]:
-    """A ledger row's stored change: the event's id, type, version and data."""
-    value = strict_json.loads(zlib.decompress(change), what="stored change")
-    if not isinstance(value, dict) or not isinstance(value.get("data"), dict):
-        raise strict_json.JsonRefused("stored change is not an event object")
-    return value
 
 
 def repush_stored_changes(
@@ -407,28 +414,21 @@ def repush_stored_changes(
     (it was too large to keep), or the row changed meanwhile (a newer push owns it).
     """
     outcomes: dict[str, Outcome | None] = {}
-    messages: dict[str, tuple[Row, Message]] = {}
+    repushes: dict[str, tuple[Row, Repush]] = {}
     for row, reason in rows:
         outcomes[row.key] = None
         try:
-            stored = stored_event(row.change) if row.change is not None else None
-        except strict_json.JsonRefused:
+            stored = StoredChange.decode(row.change) if row.change is not None else None
+        except UnreadableStoredChange:
             stored = None  # unreadable: nothing to re-push, as if too large to keep
         if stored is None or not ledger.reopen(row, reason=reason, now_ms=now_ms):
             continue
-        event = {
-            "specversion": "1.0",
-            "id": stored["id"],
-            "source": source,
-            "type": stored["type"],
-            "data": {**stored["data"], "version": stored["version"]},
-        }
-        message_id = f"repush-{len(messages)}-{row.event_id}"
-        messages[message_id] = (row, Message(message_id, json.dumps(event)))
-    if not messages:
+        message_id = f"repush-{len(repushes)}-{row.event_id}"
+        repushes[message_id] = (row, Repush(message_id, stored, source))
+    if not repushes:
         return outcomes
-    report = pipeline.process([message for _, message in messages.values()], remaining_s)
-    for message_id, (row, _) in messages.items():
+    report = pipeline.repush([repush for _, repush in repushes.values()], remaining_s)
+    for message_id, (row, _) in repushes.items():
         outcome = report.outcomes[message_id]
         outcomes[row.key] = outcome
         if outcome.disposition is Disposition.RETRY:
@@ -441,7 +441,7 @@ def repush_stored_changes(
     return outcomes
 
 
-def _item_verdict(row: Row, entries: list[LogEntry]) -> tuple[Status, str] | None:
+def _item_verdict(row: Row, entries: list[LogEntry]) -> Verdict | None:
     """VERIFIED on an INDEXING COMPLETED entry, FAILED on ERROR or REJECTED, else None (pending).
 
     Where an entry names its operation's orderingId, only entries of this push count: a late older
@@ -452,10 +452,15 @@ def _item_verdict(row: Row, entries: list[LogEntry]) -> tuple[Status, str] | Non
     ours = [e for e in entries if _ordering_id(e) in (None, row.ordering_id)]
     for entry in ours:
         if entry.result in ("ERROR", "REJECTED"):
-            return Status.FAILED, entry.reason() or f"{entry.task} {entry.result}"
+            detail = entry.reason()
+            return Verdict(
+                Status.FAILED,
+                detail or f"{entry.task} {entry.result}",
+                retriable=detail is not None and coveo_says_retriable(detail),
+            )
     for entry in ours:
         if entry.task == "INDEXING" and entry.result in ("COMPLETED", "WARNING"):
-            return Status.VERIFIED, ""
+            return Verdict(Status.VERIFIED)
     return None
 
 
@@ -510,8 +515,8 @@ def _pushed_members(row: Row) -> set[tuple[str, str]] | None:
     if row.operation != IDENTITY_UPSERTED or row.change is None:
         return None
     try:
-        data = stored_event(row.change)["data"]
-    except strict_json.JsonRefused:
+        data = StoredChange.decode(row.change).data
+    except UnreadableStoredChange:
         return None
     body = IdentityBody.model_validate({k: v for k, v in data.items() if k != "version"})
     if body.identity.type not in MEMBER_HOLDING_TYPES:

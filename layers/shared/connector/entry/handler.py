@@ -16,6 +16,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SQSEvent
 
+from ..domain.events import Kind
 from ..domain.pipeline import BatchReport, Disposition, Message, Pipeline
 from ..ports import LambdaContextLike
 
@@ -41,7 +42,7 @@ def _observability(function_name: str) -> tuple[Logger, Metrics]:
     return Logger(service=function_name), Metrics(namespace=_namespace(), service=function_name)
 
 
-def make_lambda_handler(kind: str, function_name: str) -> LambdaHandler:
+def make_lambda_handler(kind: Kind, function_name: str) -> LambdaHandler:
     """The Lambda entry point of one function: JSON logs, EMF metrics, a pipeline built at cold start.
 
     Tests call it with a `pipeline=` of fakes; in Lambda the pipeline comes from the environment.
@@ -146,7 +147,7 @@ def make_validator_handler(function_name: str) -> LambdaHandler:
         for failure in report.failures:
             logger.error(f"push failed: {failure['reason']}", extra=failure)
         for warning in report.warnings:
-            (logger.error if warning.startswith("SECURITY") else logger.warning)(warning)
+            (logger.error if warning.security else logger.warning)(warning.text)
         counts = {
             "Verified": report.verified,
             "Failed": report.failed,

@@ -16,6 +16,7 @@ from ..adapters.dynamodb_ledger import LEDGER_CONCURRENCY, DynamoDBLedger
 from ..adapters.s3_content import S3Content
 from ..adapters.secrets import api_key_from_secret
 from ..adapters.sqs_dead_letters import SqsDeadLetters
+from ..domain.events import Kind
 from ..domain.pipeline import Pipeline, PipelineSettings
 from ..domain.validator import Validator, ValidatorSettings
 from .settings import ConnectorSettings
@@ -60,54 +61,36 @@ class Runtime:
         client = self.client("dynamodb", config=Config(max_pool_connections=LEDGER_CONCURRENCY))
         return DynamoDBLedger(client, self.settings.ledger_table, LEDGER_CONCURRENCY)
 
-    def pipeline(self, kind: str, function_name: str) -> Pipeline:
+    def pipeline(self, kind: Kind, function_name: str) -> Pipeline:
         settings = self.settings
-        dlq_url = (
-            settings.item_dead_letter_queue_url if kind == "item" else settings.identity_dead_letter_queue_url
-        )
+        dead_letter_queue_url = {
+            Kind.ITEM: settings.item_dead_letter_queue_url,
+            Kind.IDENTITY: settings.identity_dead_letter_queue_url,
+        }[kind]
         return Pipeline(
-            settings=PipelineSettings(
-                source_id=settings.source_id,
-                provider_id=settings.provider_id,
-                kind=kind,
-                allow_public_items=settings.allow_public_items,
-                max_permissions=settings.max_permissions_per_item,
-                alias_providers=settings.alias_providers,
-                default_alias_provider=settings.default_alias_provider,
-                safety_margin_s=settings.safety_margin_s,
-                ledger_ttl_s=settings.ledger_ttl_days * 24 * 3600,
-                max_receive_count=settings.max_receive_count,
-            ),
+            settings=settings.domain(PipelineSettings, kind=kind),
             coveo=self.coveo,
             ledger=self.ledger(),
-            dead_letters=SqsDeadLetters(self.client("sqs"), dlq_url, function_name),
-            content=S3Content(self.client("s3")) if kind == "item" else None,
+            dead_letters=SqsDeadLetters(self.client("sqs"), dead_letter_queue_url, function_name),
+            # Only items take content by reference (data.contentRef).
+            content=S3Content(self.client("s3")) if kind == Kind.ITEM else None,
         )
 
     def validator(self, function_name: str) -> Validator:
-        pipelines: dict[str, Pipeline] = {}
+        pipelines: dict[Kind, Pipeline] = {}
 
-        def repush(kind: str) -> Pipeline:
+        def repush(kind: Kind) -> Pipeline:
             if kind not in pipelines:
                 pipelines[kind] = self.pipeline(kind, function_name)
             return pipelines[kind]
 
-        settings = self.settings
         return Validator(
-            ValidatorSettings(
-                source_id=settings.source_id,
-                provider_id=settings.provider_id,
-                processing_delay_s=settings.processing_delay_s,
-                deadline_s=settings.validation_deadline_s,
-                max_repushes=settings.max_repushes,
-                permission_sample=settings.permission_sample,
-                allow_public_items=settings.allow_public_items,
-            ),
+            self.settings.domain(ValidatorSettings),
             ledger=self.ledger(),
             coveo=self.coveo,
             repush=repush,
         )
 
 
-def build_pipeline(kind: str, function_name: str, env: Mapping[str, str] | None = None) -> Pipeline:
+def build_pipeline(kind: Kind, function_name: str, env: Mapping[str, str] | None = None) -> Pipeline:
     return Runtime.from_env(env).pipeline(kind, function_name)

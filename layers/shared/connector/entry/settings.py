@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..domain.pipeline import PipelineSettings
+from ..domain.validator import ValidatorSettings
+
+_D = TypeVar("_D")
+
+
+def _default(settings: type[Any], name: str) -> Any:
+    """The domain's own default for one of its settings: stated there, once."""
+    return next(f.default for f in dataclasses.fields(settings) if f.name == name)
 
 
 class ConfigurationError(Exception):
@@ -13,6 +24,9 @@ class ConfigurationError(Exception):
 
 
 class ConnectorSettings(BaseModel):
+    """What the environment configures. A field named as a field of the domain's settings
+    (`PipelineSettings`, `ValidatorSettings`) flows into it (`domain`), with the domain's default."""
+
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     organization_id: str = Field(alias="COVEO_ORGANIZATION_ID", min_length=1)
@@ -24,23 +38,43 @@ class ConnectorSettings(BaseModel):
     ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
     item_dead_letter_queue_url: str = Field(alias="ITEM_DEAD_LETTER_QUEUE_URL", min_length=1)
     identity_dead_letter_queue_url: str = Field(alias="IDENTITY_DEAD_LETTER_QUEUE_URL", min_length=1)
-    allow_public_items: bool = Field(default=False, alias="ALLOW_PUBLIC_ITEMS")
-    max_permissions_per_item: int = Field(default=5_000, alias="MAX_PERMISSIONS_PER_ITEM", ge=1, le=5_000)
+    max_container_bytes: int | None = Field(default=None, alias="MAX_CONTAINER_BYTES", ge=1024)
+    # --- flowing into the domain's settings ---
+    allow_public_items: bool = Field(
+        default=_default(PipelineSettings, "allow_public_items"), alias="ALLOW_PUBLIC_ITEMS"
+    )
+    max_permissions: int = Field(
+        default=_default(PipelineSettings, "max_permissions"),
+        alias="MAX_PERMISSIONS_PER_ITEM",
+        ge=1,
+        le=5_000,
+    )
     alias_providers: frozenset[str] = Field(
-        default=frozenset({"Email Security Provider"}), alias="ALIAS_PROVIDERS"
+        default=_default(PipelineSettings, "alias_providers"), alias="ALIAS_PROVIDERS"
     )
     default_alias_provider: str | None = Field(
-        default="Email Security Provider", alias="DEFAULT_ALIAS_PROVIDER"
+        default=_default(PipelineSettings, "default_alias_provider"), alias="DEFAULT_ALIAS_PROVIDER"
     )
-    safety_margin_s: float = Field(default=10.0, alias="SAFETY_MARGIN_SECONDS", ge=0)
-    ledger_ttl_days: int = Field(default=30, alias="LEDGER_TTL_DAYS", ge=1)
-    max_container_bytes: int | None = Field(default=None, alias="MAX_CONTAINER_BYTES", ge=1024)
-    processing_delay_s: float = Field(default=300.0, alias="PROCESSING_DELAY_SECONDS", ge=0)
-    validation_deadline_s: float = Field(default=3600.0, alias="VALIDATION_DEADLINE_SECONDS", gt=0)
-    max_repushes: int = Field(default=3, alias="MAX_REPUSHES", ge=0)
-    permission_sample: int = Field(default=20, alias="PERMISSION_SAMPLE", ge=0)
+    safety_margin_s: float = Field(
+        default=_default(PipelineSettings, "safety_margin_s"), alias="SAFETY_MARGIN_SECONDS", ge=0
+    )
+    ledger_ttl_days: int = Field(
+        default=_default(PipelineSettings, "ledger_ttl_days"), alias="LEDGER_TTL_DAYS", ge=1
+    )
     # The source queues' maxReceiveCount (the template sets both from one parameter).
-    max_receive_count: int | None = Field(default=None, alias="MAX_RECEIVE_COUNT", ge=1)
+    max_receive_count: int | None = Field(
+        default=_default(PipelineSettings, "max_receive_count"), alias="MAX_RECEIVE_COUNT", ge=1
+    )
+    processing_delay_s: float = Field(
+        default=_default(ValidatorSettings, "processing_delay_s"), alias="PROCESSING_DELAY_SECONDS", ge=0
+    )
+    deadline_s: float = Field(
+        default=_default(ValidatorSettings, "deadline_s"), alias="VALIDATION_DEADLINE_SECONDS", gt=0
+    )
+    max_repushes: int = Field(default=_default(ValidatorSettings, "max_repushes"), alias="MAX_REPUSHES", ge=0)
+    permission_sample: int = Field(
+        default=_default(ValidatorSettings, "permission_sample"), alias="PERMISSION_SAMPLE", ge=0
+    )
 
     @field_validator("alias_providers", mode="before")
     @classmethod
@@ -53,6 +87,12 @@ class ConnectorSettings(BaseModel):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    def domain(self, settings: type[_D], **given: Any) -> _D:
+        """The domain's `settings` (a dataclass), from this model's fields of the same names, plus
+        what `given` adds; fields neither names keep the domain's default."""
+        names = {f.name for f in dataclasses.fields(settings) if f.init} & set(type(self).model_fields)  # type: ignore[arg-type]
+        return settings(**{name: getattr(self, name) for name in names - set(given)}, **given)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ConnectorSettings:

@@ -7,7 +7,7 @@ import binascii
 from enum import StrEnum
 from typing import Any, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ._base import CoveoModel
 from .permissions import (
@@ -69,6 +69,9 @@ def _metadata_problem(key: str, value: Any) -> str | None:
     return f"metadata {key!r} has unsupported type {type(value).__name__}"
 
 
+CONTENT_ATTACHED_LATER = "content_attached_later"  # validation context key (`ItemBody.from_wire`)
+
+
 class ItemBody(CoveoModel, extra="allow"):
     """An item: reserved keys plus flat metadata (any other key).
 
@@ -88,8 +91,11 @@ class ItemBody(CoveoModel, extra="allow"):
     permissions: PermissionModel | None = None
 
     @classmethod
-    def from_wire(cls, raw: Any) -> Self:
-        return cls.model_validate(raw, by_alias=True, by_name=False)
+    def from_wire(cls, raw: Any, *, content_attached_later: bool = False) -> Self:
+        """`content_attached_later`: the body may come without content, because its caller attaches
+        it (`model_copy`) before sending, e.g. bytes fetched from storage; never more than one."""
+        context = {CONTENT_ATTACHED_LATER: True} if content_attached_later else None
+        return cls.model_validate(raw, by_alias=True, by_name=False, context=context)
 
     @model_validator(mode="before")
     @classmethod
@@ -162,7 +168,7 @@ class ItemBody(CoveoModel, extra="allow"):
         return value
 
     @model_validator(mode="after")
-    def _exactly_one_content(self) -> Self:
+    def _exactly_one_content(self, info: ValidationInfo) -> Self:
         given = [
             name
             for name, value in (
@@ -172,7 +178,8 @@ class ItemBody(CoveoModel, extra="allow"):
             )
             if value is not None
         ]
-        if len(given) != 1:
+        later = bool(info.context and info.context.get(CONTENT_ATTACHED_LATER))
+        if len(given) != 1 and not (later and not given):
             what = "none" if not given else " and ".join(given)
             raise ValueError(
                 "an item carries exactly one of data, compressedBinaryData or "
