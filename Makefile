@@ -47,6 +47,7 @@ lint: install install-sam
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/cfn-lint template.yaml -a cfn_lint_serverless.rules
 	$(SAM) validate --lint --template template.yaml
 
