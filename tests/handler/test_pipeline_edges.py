@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 
+from connector.domain import pipeline as pipeline_module
 from connector.domain import stored_change as stored_change_module
 from connector.domain.errors import ContentNotFound
+from connector.domain.events import parse_message
 from connector.domain.ledger import Claim, ClaimResult, Head, Status
-from connector.domain.pipeline import Disposition, Message, Pipeline, PipelineSettings
+from connector.domain.pipeline import Disposition, Message, Pipeline, PipelineSettings, Repush
+from connector.domain.stored_change import StoredChange
 from coveo_push_api import BatchReceipt, ItemTooLargeError
 from coveo_push_api.models import ItemBody
 from tests import worked_example as wx
@@ -264,11 +267,65 @@ def test_a_message_built_without_a_receive_count_counts_as_a_first_delivery() ->
     assert (report.outcomes["m"].reason or "").endswith("trying once more")
 
 
-def test_a_message_the_connector_made_is_never_given_up_on_by_receive_count() -> None:
+def stored(body: str) -> StoredChange:
+    return StoredChange.of(parse_message(body, provider_id=wx.PROVIDER_ID))
+
+
+def test_a_re_push_is_never_given_up_on_by_receive_count() -> None:
     pipeline = make_pipeline("item", max_receive_count=1)
     pipeline.coveo.failures["push_item"] = [transient()]  # type: ignore[attr-defined]
-    report = pipeline.process([Message("repush-0", event(1))], lambda: 60.0)
+    report = pipeline.repush([Repush("repush-0", stored(event(1)), "coveo-push/validator")], lambda: 60.0)
     assert report.outcomes["repush-0"].disposition is Disposition.RETRY  # back to the validator
+    assert pipeline.dead_letters.sent == []  # type: ignore[attr-defined]
+
+
+def test_a_re_push_goes_from_the_stored_change_to_coveo_without_a_message_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No CloudEvent string, no fake SQS message, no second parse of one."""
+    change = stored(event(1))
+
+    def no_body(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a re-push must not be read from a message body")
+
+    monkeypatch.setattr(pipeline_module, "parse_message", no_body)
+    monkeypatch.setattr(StoredChange, "to_event_json", no_body)
+    pipeline = fixed(make_pipeline("item"))
+    report = pipeline.repush([Repush("r", change, "coveo-push/validator")], lambda: 60.0)
+    assert report.outcomes["r"].disposition is Disposition.PUSHED
+    (call,) = pipeline.coveo.calls  # type: ignore[attr-defined]
+    assert (call.name, call.target) == ("push_item", "file://edge/1.txt")
+    assert pipeline.ledger.accepted["item#file://edge/1.txt"].change == change.encode()  # type: ignore[attr-defined]
+
+
+def test_a_re_push_todays_policy_refuses_is_dead_lettered_as_an_event_a_redrive_can_send() -> None:
+    public = json.loads(event(1))
+    public["data"]["document"]["permissions"] = []  # pushed when public items were allowed
+    change = stored(json.dumps(public))
+    pipeline = make_pipeline("item")
+    report = pipeline.repush([Repush("r", change, "coveo-push-redrive")], lambda: 60.0)
+    assert report.outcomes["r"].disposition is Disposition.DEAD_LETTERED
+    (letter,) = pipeline.dead_letters.sent  # type: ignore[attr-defined]
+    assert letter.kind == "refused" and "has no permissions" in letter.reason
+    assert (letter.event_id, letter.event_type) == ("e-1", "item.upserted")
+    assert json.loads(letter.body)["source"] == "coveo-push-redrive"
+    assert StoredChange.of(parse_message(letter.body, provider_id=wx.PROVIDER_ID)) == change
+
+
+def test_content_by_reference_is_pushed_inline_and_no_placeholder_ever_names_a_file() -> None:
+    body = json.loads(event(1))
+    body["data"]["document"].pop("data")
+    body["data"]["contentRef"] = "s3://bucket/a.bin"
+    change = parse_message(json.dumps(body), provider_id=wx.PROVIDER_ID)
+    item = change.payload.body  # type: ignore[union-attr]
+    assert (item.data, item.compressed_binary_data, item.compressed_binary_data_file_id) == (None, None, None)
+    pipeline = make_pipeline("item")
+    pipeline.content = FakeContent({"s3://bucket/a.bin": b"hello"})
+    assert run(pipeline, json.dumps(body)).outcomes["m0"].disposition is Disposition.PUSHED
+    (call,) = pipeline.coveo.calls  # type: ignore[attr-defined]
+    wire = json.loads(call.payload.to_wire_json())
+    assert wire["compressedBinaryData"] == "aGVsbG8=" and wire["compressionType"] == "UNCOMPRESSED"
+    assert not {"compressedBinaryDataFileId", "data"} & set(wire)
 
 
 class ShortLedger(InMemoryLedger):

@@ -409,3 +409,20 @@ class TestReads:
             {"recursive": "false", "page": str(page), "pageSize": "1"} for page in (0, 1)
         ]
         assert json.loads(wire.requests[0].content)["name"] == "AlphaTeam"
+
+
+def test_a_body_whose_content_comes_later_may_have_none_but_never_two() -> None:
+    """`from_wire(content_attached_later=True)`: the connector attaches fetched bytes before sending,
+    so no placeholder content is needed to validate the rest of the body."""
+    from coveo_push_api.models import ItemBody
+
+    metadata_only = {"title": "T", "permissions": [{"allowAnonymous": False}]}
+    body = ItemBody.from_wire(metadata_only, content_attached_later=True)
+    assert (body.data, body.compressed_binary_data, body.compressed_binary_data_file_id) == (None, None, None)
+    with pytest.raises(ValueError, match=r"exactly one of .* \(got none\)"):
+        ItemBody.from_wire(metadata_only)
+    two = {**metadata_only, "data": "x", "compressedBinaryData": "eA=="}
+    with pytest.raises(ValueError, match="got data and compressedBinaryData"):
+        ItemBody.from_wire(two, content_attached_later=True)
+    one = ItemBody.from_wire({**metadata_only, "data": "x"}, content_attached_later=True)
+    assert one.data == "x"
