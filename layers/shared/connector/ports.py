@@ -3,7 +3,7 @@ ledger, the dead-letter queue, content storage, and what Lambda hands a function
 
 The domain is written against these; `connector.adapters` implements them on AWS, the Coveo client
 (`coveo_push_api.CoveoClient`) implements the Coveo ones, and tests pass fakes (`tests/fakes.py`,
-`tests/doubles.py`).
+`tests/in_memory_ledger.py`).
 """
 
 from __future__ import annotations
