@@ -33,7 +33,8 @@ from connector.domain import strict_json
 from connector.domain.events import item_key
 from connector.domain.ledger import Row, Status
 from connector.domain.pipeline import BatchReport, Disposition, Message, Pipeline
-from connector.domain.validator import ValidationReport, stored_change_declared_public
+from connector.domain.stored_change import declared_public_in
+from connector.domain.validator import ValidationReport
 from connector.ports import ValidationLedger
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -273,7 +274,7 @@ class _ValidatorTotals:
         self.repushed += report.repushed
         self.permission_warnings += report.permission_warnings
         self.failures += report.failures
-        self.warnings += [w for w in report.warnings if w not in self.warnings]
+        self.warnings += [w.text for w in report.warnings if w.text not in self.warnings]
 
 
 def run_on_stack(
@@ -520,7 +521,7 @@ def _public_by_accident(stack: LocalStack, anonymous: Sequence[str]) -> list[str
     found = []
     for document_id in anonymous:
         row = ledger.get(item_key(document_id))
-        if not stored_change_declared_public(row.change if row is not None else None):
+        if not declared_public_in(row.change if row is not None else None):
             found.append(document_id)
     return found
 

@@ -22,7 +22,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from connector.adapters.dynamodb_ledger import DynamoDBLedger
-from connector.domain.events import item_key
+from connector.domain.events import Kind, item_key
 from connector.domain.ledger import Row, Status
 from connector.domain.pipeline import Disposition, Outcome
 from connector.domain.validator import repush_stored_changes
@@ -32,8 +32,8 @@ from connector.ports import ValidationLedger
 
 ClientFactory = Callable[..., Any]  # (service name, config=None) → boto3 client
 QUEUES = {
-    "item": ("ITEM_DEAD_LETTER_QUEUE_URL", "ITEM_QUEUE_URL"),
-    "identity": ("IDENTITY_DEAD_LETTER_QUEUE_URL", "IDENTITY_QUEUE_URL"),
+    Kind.ITEM: ("ITEM_DEAD_LETTER_QUEUE_URL", "ITEM_QUEUE_URL"),
+    Kind.IDENTITY: ("IDENTITY_DEAD_LETTER_QUEUE_URL", "IDENTITY_QUEUE_URL"),
 }
 # A local endpoint (moto, as `coveo-push local` and the tests run it) lives in moto's default region
 # and accepts any credentials: these placeholders sign requests that never reach AWS.
@@ -317,7 +317,7 @@ def run_redrive(args: argparse.Namespace, env: Mapping[str, str] | None = None) 
             return 0 if all(r.pushed for r in results) else 1
         mode = args.mode if args.mode != "auto" else ("resend" if args.local_endpoint else "move-task")
         sqs = client("sqs")
-        for kind in ("item", "identity") if args.queue == "all" else (args.queue,):
+        for kind in list(Kind) if args.queue == "all" else [Kind(args.queue)]:
             dlq_variable, queue_variable = QUEUES[kind]
             dead_letter_url = getattr(args, f"{kind}_dlq_url") or env.get(dlq_variable)
             if not dead_letter_url:
