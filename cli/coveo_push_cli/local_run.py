@@ -37,9 +37,11 @@ from connector.domain.stored_change import declared_public_in
 from connector.domain.validator import ValidationReport
 from connector.ports import ValidationLedger
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "template.yaml"
-WORKED_EXAMPLE = (ROOT / "events/worked-example/identities.json", ROOT / "events/worked-example/item.json")
+# The project directory (a checkout, or a copy of template.yaml and events/) is the current one
+# unless --template names the template: nothing is looked up next to this module, which may be
+# installed anywhere.
+TEMPLATE_NAME = "template.yaml"
+WORKED_EXAMPLE = ("events/worked-example/identities.json", "events/worked-example/item.json")
 WORKED_EXAMPLE_ITEM = "file://folder/mytext.txt"
 WORKED_EXAMPLE_ACCESS = {"alice": True, "bob": False, "david": True}
 
@@ -136,8 +138,35 @@ def _array_elements(text: str) -> list[str] | None:
     return None
 
 
-def worked_example() -> list[Any]:
-    return [event for path in WORKED_EXAMPLE for event in load_events(path)]
+def worked_example(project: Path | None = None) -> list[Any]:
+    """The worked example's events, from `project` (default: the current directory)."""
+    root = Path() if project is None else project
+    return [event for path in WORKED_EXAMPLE for event in load_events(root / path)]
+
+
+# --- the template -------------------------------------------------------------------------------
+
+
+class TemplateNotFoundError(FileNotFoundError):
+    """No SAM template where the command looked; the message says what to do."""
+
+
+def find_template(explicit: Path | None = None) -> Path:
+    """The SAM template to provision from: `explicit` (--template), else template.yaml in the
+    current directory."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise TemplateNotFoundError(
+                f"--template {explicit}: no such file; pass the path of the project's {TEMPLATE_NAME}"
+            )
+        return explicit.resolve()
+    found = Path(TEMPLATE_NAME)
+    if not found.is_file():
+        raise TemplateNotFoundError(
+            f"no {TEMPLATE_NAME} in the current directory ({Path.cwd()}): "
+            "run from the project directory or pass --template PATH"
+        )
+    return found.resolve()
 
 
 # --- what the handlers reported -----------------------------------------------------------------
@@ -634,12 +663,15 @@ def run_local(
     faults: Mapping[str, Any] | None = None,
     processing_delay_s: float = 0.0,
     timeout_s: float,
-    template: Path = TEMPLATE,
+    template: Path | None = None,
     parameters: Mapping[str, str] | None = None,
     progress: TextIO | None = None,
     function_logs: TextIO | None = None,
 ) -> dict[str, Any]:
-    """Start moto and the emulator on free ports, provision from the template, run, report."""
+    """Start moto and the emulator on free ports, provision from the template, run, report.
+
+    `template` defaults to template.yaml in the current directory (see `find_template`)."""
+    template = find_template(template)
     # The web stacks load here, not at import: `coveo-push --help` stays fast.
     from aws_simulator.cloudformation import provision_from_template
     from aws_simulator.moto_server import MotoServer
@@ -669,17 +701,17 @@ def _new_api_key() -> str:
 
 def run(args: argparse.Namespace, *, demo: bool = False) -> int:
     try:
+        template = find_template(args.template)
         events = (
             [e for path in args.events for e in load_events(path)]
             if not demo and args.events
-            else worked_example()
+            else worked_example(template.parent)
         )
         faults = json.loads(args.faults.read_text(encoding="utf-8")) if not demo and args.faults else None
         parameters = dict(_parameter(text) for text in ([] if demo else args.parameter))
-    except (OSError, ValueError) as exc:  # JSONDecodeError and EventsFileError are ValueErrors
+    except (OSError, ValueError) as exc:  # no template, unreadable file (OSError); bad JSON (ValueError)
         print(f"coveo-push: {exc}", file=sys.stderr)
         return 2
-    template = args.template if not demo and args.template else TEMPLATE
     keep_logs = args.function_logs.open("w", encoding="utf-8") if args.function_logs else None
     with keep_logs or contextlib.nullcontext() as logs:
         try:

@@ -45,7 +45,7 @@ def _add_local_arguments(parser: argparse.ArgumentParser, *, demo: bool = False)
             type=Path,
             metavar="FILE",
             help="CloudEvents to send: one event, a JSON array, or JSON Lines; a JSON string is sent as "
-            "a raw message body (default: the worked example in events/worked-example/)",
+            "a raw message body (default: the worked example, events/worked-example/ next to the template)",
         )
         parser.add_argument(
             "--faults",
@@ -77,8 +77,13 @@ def _add_local_arguments(parser: argparse.ArgumentParser, *, demo: bool = False)
         metavar="FILE",
         help="keep the functions' JSON logs and EMF metrics here (default: not kept)",
     )
+    parser.add_argument(
+        "--template",
+        type=Path,
+        metavar="PATH",
+        help="the SAM template to provision from (default: template.yaml in the current directory)",
+    )
     if not demo:
-        parser.add_argument("--template", type=Path, help="SAM template (default: the repository's)")
         parser.add_argument(
             "--parameter",
             action="append",
