@@ -1,6 +1,7 @@
 """A Coveo Push API client faithful to Coveo's published spec: typed models, retries within a
 deadline, regions, file containers and batch splitting. Knows HTTP and Coveo, nothing of AWS."""
 
+from .auth import ApiKeySource, ApiKeyUnavailableError, StaticApiKey
 from .client import BatchReceipt, CoveoClient, PushLimits, shared_http_client
 from .endpoints import Endpoints, Region
 from .errors import (
@@ -24,6 +25,8 @@ from .version import USER_AGENT, __version__
 
 __all__ = [
     "USER_AGENT",
+    "ApiKeySource",
+    "ApiKeyUnavailableError",
     "BatchReceipt",
     "CoveoAuthError",
     "CoveoBadRequestError",
@@ -45,6 +48,7 @@ __all__ = [
     "PushLimits",
     "Region",
     "RetryPolicy",
+    "StaticApiKey",
     "__version__",
     "shared_http_client",
 ]

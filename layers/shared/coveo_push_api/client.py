@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .auth import ApiKeySource, ApiKeyUnavailableError, StaticApiKey
 from .batching import framing_overhead, pack_sections
 from .endpoints import Endpoints, Region
 from .errors import (
@@ -119,12 +120,16 @@ class CoveoClient:
 
     Every call takes an optional `deadline` (see `Deadline`); without one, the policy's default budget
     applies. Transient failures are retried inside that time; anything else raises a `CoveoError`.
+
+    `api_key` is the key itself, or an `ApiKeySource`: the key is then asked for on every request
+    (a rotated key is used as soon as the source hands it out), and a 401 makes the client ask the
+    source to `refresh()` once and, if that gives another key, send the request again with it.
     """
 
     def __init__(
         self,
         organization_id: str,
-        api_key: str,
+        api_key: str | ApiKeySource,
         *,
         region: Region | str = Region.US,
         base_url: str | None = None,
@@ -140,6 +145,7 @@ class CoveoClient:
             raise ValueError("organization_id is required")
         if not api_key:
             raise ValueError("api_key is required")
+        self._key: ApiKeySource = StaticApiKey(api_key) if isinstance(api_key, str) else api_key
         self.organization_id = organization_id
         self.endpoints = Endpoints.from_base_url(base_url) if base_url else Endpoints.for_region(region)
         self.retry = retry or RetryPolicy()
@@ -149,12 +155,33 @@ class CoveoClient:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
-        self._auth = {"Authorization": f"Bearer {api_key}"}
-        #: HTTP requests sent, retries and uploads included (what Coveo and S3 saw).
+        #: HTTP requests sent, retries, uploads and resends with a refreshed key included (what
+        #: Coveo and S3 saw).
         self.requests_sent = 0
 
     def __repr__(self) -> str:  # never show the key
         return f"CoveoClient(organization_id={self.organization_id!r}, push={self.endpoints.push!r})"
+
+    @property
+    def _auth(self) -> dict[str, str]:
+        """The Authorization header a request sent now would carry (tests call Coveo with it)."""
+        return {"Authorization": f"Bearer {self._api_key(self._key.current)}"}
+
+    @staticmethod
+    def _api_key(read: Callable[[], str]) -> str:
+        """A key from the source; a source that cannot give one raises `ApiKeyUnavailableError`."""
+        try:
+            key = read()
+        except CoveoError:
+            raise
+        except Exception as exc:
+            # The type and message only (a source never puts the key in them); no request was sent.
+            raise ApiKeyUnavailableError(
+                f"could not read the API key: {type(exc).__name__}: {str(exc)[:200]}"
+            ) from exc
+        if not key:
+            raise ApiKeyUnavailableError("could not read the API key: the key source gave an empty key")
+        return key
 
     # --- URLs ---------------------------------------------------------------------------------------
 
@@ -187,7 +214,6 @@ class CoveoClient:
         deadline = deadline or Deadline.in_seconds(self.retry.default_budget_s, self._clock)
         send_headers: dict[str, str] = {}
         if authenticated:
-            send_headers.update(self._auth)
             send_headers["Accept"] = "application/json"
             send_headers["Content-Type"] = "application/json"
         if headers:
@@ -195,10 +221,17 @@ class CoveoClient:
         # No `params` at all when there are none: an empty mapping would strip a presigned URL's query.
         query = {k: _query_value(v) for k, v in params.items()} if params else None
         attempt = 0
+        key: str | None = None
+        refreshed_key: str | None = None  # set by a 401's refresh: the next send uses it
+        refreshed = False  # one refresh per request: a key Coveo refuses twice is refused
         while True:
             remaining = deadline.remaining()
             if remaining <= 0:
                 raise DeadlineExceededError(f"deadline reached before {method} could be sent")
+            if authenticated:
+                key = refreshed_key or self._api_key(self._key.current)
+                refreshed_key = None
+                send_headers["Authorization"] = f"Bearer {key}"
             timeout = _capped(self._timeout, remaining)
             error: CoveoError
             self.requests_sent += 1
@@ -218,6 +251,18 @@ class CoveoClient:
                 if response.status_code < 400:
                     return response
                 error = _error_from(response, error_type)
+                # 401: the key is not (or no longer) valid; it may have been rotated since the source
+                # read it. Not 403: a key without the privilege does not gain it by being read again.
+                if authenticated and response.status_code == 401 and not refreshed:
+                    refreshed = True
+                    try:
+                        new_key = self._api_key(self._key.refresh)
+                    except ApiKeyUnavailableError as exc:
+                        raise error from exc  # the 401 is what the caller must act on
+                    if new_key != key:
+                        # Another key: send again at once (no retry attempt used, no sleep).
+                        refreshed_key = new_key
+                        continue
             if not error.retryable or error.status not in (None, *self.retry.retryable_statuses):
                 raise error
             attempt += 1
