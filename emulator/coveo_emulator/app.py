@@ -69,6 +69,7 @@ CONTROL_ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/_emulator/stats", control.get_stats),
     ("GET", "/_emulator/state", control.get_state),
     ("POST", "/_emulator/clock", control.advance_clock),
+    ("PUT", "/_emulator/api-key", control.put_api_key),
     ("GET", "/_emulator/health", control.health),
 ]
 

@@ -43,7 +43,7 @@ def check_auth(call: Call) -> None:
         raise errors.unauthorized()
     if header != call.emu.expected_authorization:
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or token.strip() != call.emu.config.api_key:
+        if scheme.lower() != "bearer" or token.strip() != call.emu.api_key:
             raise errors.invalid_token()
 
 

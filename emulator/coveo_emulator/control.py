@@ -1,5 +1,5 @@
 """The control surface under /_emulator/ (no auth, not counted in stats): reset, faults, stats,
-state, clock. Documented in docs/emulator.md."""
+state, clock, API key. Documented in docs/emulator.md."""
 
 from __future__ import annotations
 
@@ -77,6 +77,19 @@ async def advance_clock(call: Call) -> Response:
     return JSONResponse(
         {"now": iso_ms(call.emu.clock.now_ms()), "offsetSeconds": call.emu.clock.offset_ms / 1000}
     )
+
+
+async def put_api_key(call: Call) -> Response:
+    """Rotate the organization's API key: from now on only `apiKey` is accepted (reset restores the
+    configured one). The answer does not repeat the key."""
+    body = await _json_body(call)
+    api_key = body.get("apiKey")
+    if not isinstance(api_key, str) or not api_key.strip() or api_key != api_key.strip():
+        raise errors.bad_request(
+            "INVALID_PARAMETER", "'apiKey' must be a non-empty string without surrounding spaces"
+        )
+    call.emu.set_api_key(api_key)
+    return JSONResponse({"rotated": True})
 
 
 async def health(call: Call) -> Response:

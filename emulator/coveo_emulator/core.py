@@ -46,18 +46,25 @@ class Emulator:
         self.pipeline = Pipeline(config, self.state)
         # Signs uploadUri like a presigned S3 URL: a tampered URI gets S3's 403.
         self.upload_secret = secrets.token_bytes(16)
-        self.expected_authorization = f"Bearer {config.api_key}"
+        self.set_api_key(config.api_key)
+
+    def set_api_key(self, api_key: str) -> None:
+        """The one key the organization accepts from now on (a rotation: the old key gets 401)."""
+        self.api_key = api_key
+        self.expected_authorization = f"Bearer {api_key}"
 
     def reset(
         self, processing_delay_s: float | None = None, security_refresh_delay_s: float | None = None
     ) -> None:
-        """Forget everything (items, identities, containers, logs, queue, faults, stats, clock)."""
+        """Forget everything (items, identities, containers, logs, queue, faults, stats, clock) and
+        accept the configured API key again."""
         config = self.base_config
         if processing_delay_s is not None:
             config = replace(config, processing_delay_s=processing_delay_s)
         if security_refresh_delay_s is not None:
             config = replace(config, security_refresh_delay_s=security_refresh_delay_s)
         self.config = config
+        self.set_api_key(config.api_key)
         self.clock.offset_ms = 0
         self.faults.clear()
         self.stats = Stats()
