@@ -14,7 +14,7 @@ from coveo_push_api import CoveoClient, PushLimits
 
 from ..adapters.dynamodb_ledger import LEDGER_CONCURRENCY, DynamoDBLedger
 from ..adapters.s3_content import S3Content
-from ..adapters.secrets import api_key_from_secret
+from ..adapters.secrets import SecretApiKey
 from ..adapters.sqs_dead_letters import SqsDeadLetters
 from ..domain.events import Kind
 from ..domain.pipeline import Pipeline, PipelineSettings
@@ -45,9 +45,14 @@ class Runtime:
             if settings.max_container_bytes
             else None
         )
+        # The key is read again once its cached copy is 5 minutes old, and at once on a 401: a
+        # rotated key reaches warm containers without a deploy. Read it now, so that a missing or
+        # empty secret fails the cold start with a clear error.
+        api_key = SecretApiKey(settings.api_key_secret, client("secretsmanager"))
+        api_key.current()
         coveo = CoveoClient(
             settings.organization_id,
-            api_key_from_secret(settings.api_key_secret, client("secretsmanager")),
+            api_key,
             region=settings.region,
             base_url=settings.base_url,
             limits=limits,
