@@ -122,6 +122,26 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float 
             time.sleep(0.1)
 
 
+def capacity(moto_url: str, *, tables: Iterable[str] = (), buckets: Iterable[str] = ()) -> dict[str, Any]:
+    """What the moto server metered (bench/moto_server.py): DynamoDB units per operation and S3
+    requests per table and bucket, with what each holds now; `tables`/`buckets` narrow it."""
+    import httpx
+
+    params = [("table", name) for name in tables] + [("bucket", name) for name in buckets]
+    response = httpx.get(f"{moto_url}/_bench/capacity", params=params, timeout=120)
+    response.raise_for_status()
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def reset_capacity(moto_url: str) -> None:
+    """Zero the moto server's meter (totals are kept per table and bucket, so runs that provision
+    their own need no reset)."""
+    import httpx
+
+    httpx.delete(f"{moto_url}/_bench/capacity", timeout=30).raise_for_status()
+
+
 def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
