@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import boundary, cold_start, connector, cost, identities, items, report
-from .common import ROOT, TEMPLATE, Servers, log
+from .common import ROOT, TEMPLATE, Servers, capacity, log
 
 ALL = (
     "cold_start_ms",
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 report.add_projection(results[key])
             if "cost_per_million_usd" in wanted and raw:
-                step("cost model: scanning the ledgers")
+                step("cost model: what the moto server metered")
                 results["cost_per_million_usd"] = _cost(servers, raw)
 
     results["meta"] = _meta(results, time.monotonic() - started, args)
@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cost(servers: Servers, raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """Each scenario's last connector run, billed on what the moto server metered for the tables
+    and buckets that run provisioned (each run has its own, so no reset is needed between them)."""
     from aws_simulator.cloudformation import event_source_settings
 
     sources = event_source_settings(TEMPLATE, connector.TEMPLATE_PARAMETERS)
@@ -120,13 +122,19 @@ def _cost(servers: Servers, raw: dict[str, dict[str, list[dict[str, Any]]]]) -> 
         if not runs:
             continue
         run = runs[-1]
-        rows = cost.ledger_rows(servers.moto_url, run["resources"]["tables"]["LedgerTable"])
-        result[key] = cost.per_million(run, rows, sources[queue].memory_size_mb)
+        resources = run["resources"]
+        metered = capacity(
+            servers.moto_url, tables=resources["tables"].values(), buckets=resources["buckets"].values()
+        )
+        lifecycle = cost.lifecycle_rules(TEMPLATE, resources["buckets"])
+        result[key] = cost.per_million(run, metered, sources[queue].memory_size_mb, lifecycle=lifecycle)
     headline = next((key for key in ("items_10000", "items_1000") if key in result), None)
     if headline:
         result = {"total": result[headline]["total"], "basis": headline, **result}
     result["prices_usd"] = cost.PRICES
     result["prices_as_of"] = cost.PRICES_AS_OF
+    result["fixed_monthly"] = cost.fixed_monthly(TEMPLATE)
+    result["left_out"] = cost.LEFT_OUT
     return result
 
 

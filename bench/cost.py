@@ -1,25 +1,35 @@
 """Dollars per million changes, from what a connector run counted and AWS's list prices.
 
-The counts come from the run: Lambda time (the handler's measured time, at the template's memory),
-invocations, SQS requests (send, receive, delete; each 64 KB of payload bills as one), DynamoDB
-reads (one BatchGetItem per 100 keys, strongly consistent: 1 RRU per key) and writes (one
-UpdateItem per claim and per accepted record, in 1 KB units of the row's size, plus the same
-again on the `byStatus` index, which projects ALL attributes of an ACCEPTED row), the ledger's
-storage for its 30-day TTL, the log bytes the handler wrote, and Coveo calls (no per-call price:
-Coveo bills by licence, so they are counted, at $0).
+DynamoDB and S3 come from what the moto server metered while the run went on (bench/moto_server.py,
+arithmetic and AWS's rules in bench/capacity.py): each request's write units, the table's and each
+index's, from the item before and after (an UpdateItem bills the larger; an index is written when an
+item enters or leaves it, when its key changes (a delete and a put) or a projected attribute does),
+read units per item or per Query/Scan page at the request's consistency, failed conditions
+included; the bytes each table and index holds at the end of the run (100 bytes per item of
+overhead), kept for the TTL the rows carry (measured, 30 days if none); point-in-time recovery on
+the table's size; S3 requests by tier and the bytes the run left in its buckets, kept for the
+bucket's lifecycle in template.yaml. None of it depends on the ledger's layout: whatever tables,
+indexes, item kinds and buckets the run used are billed.
+
+The rest is counted by the run as before: Lambda time (the handler's measured time, at the
+template's memory) and invocations, SQS requests (send, receive, delete; each 64 KB of payload
+bills as one), the log bytes the handler wrote, and Coveo calls (no per-call price: Coveo bills by
+licence, so they are counted, at $0).
 
 The time is measured against moto and the emulator on a shared 2-core machine: moto's DynamoDB
 answers an UpdateItem in ~10-20 ms where DynamoDB answers in a few, so the Lambda line is an upper
-bound.
+bound. `LEFT_OUT` says what is not in the figure.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 # us-east-1 list prices as published on aws.amazon.com/<service>/pricing (DynamoDB on-demand after
-# its 2024-11-01 reduction). Written down on this date; not fetched by the script.
+# its 2024-11-01 reduction). Written down on this date; not fetched by the script. The PITR and S3
+# prices were added later from the same pages and were not checked again against them either.
 PRICES_AS_OF = "2025-01-15"
 PRICES = {
     "lambda_arm64_gb_second": 0.0000133334,
@@ -28,65 +38,65 @@ PRICES = {
     "dynamodb_on_demand_wru": 0.625 / 1e6,
     "dynamodb_on_demand_rru": 0.125 / 1e6,
     "dynamodb_storage_gb_month": 0.25,
+    "dynamodb_pitr_gb_month": 0.20,
+    "s3_put_request": 0.005 / 1000,  # PUT, COPY, POST, LIST
+    "s3_get_request": 0.0004 / 1000,  # GET, HEAD and the rest
+    "s3_standard_storage_gb_month": 0.023,
     "cloudwatch_logs_ingest_gb": 0.50,
     "coveo_push_call": 0.0,
 }
 GB = 1024**3
+DAYS_PER_MONTH = 30  # a GB-month here is a GB kept 30 days
+DEFAULT_RETENTION_DAYS = 30  # rows without a TTL, buckets without a lifecycle rule
+S3_PUT_TIER = frozenset({"PutObject", "CopyObject", "UploadPart", "CompleteMultipartUpload", "ListObjects"})
+
+LEFT_OUT = [
+    "Fixed monthly costs, whatever the volume: the CloudWatch dashboard and alarms, the KMS key of "
+    "the alarm topic, the Secrets Manager secret holding the Coveo API key ($0.40/month), the "
+    "EMF custom metrics, and log storage beyond ingestion (the log groups' retention). "
+    "`fixed_monthly` counts the template's resources; no price is put on them here.",
+    "The validator (validate_pushes) does not run in the bench: its Lambda time, its Query on the "
+    "ledger's index and the writes that mark each row verified or failed (a status change rewrites "
+    "an index entry whose key holds it) are not in the figure.",
+    "Re-pushes and updates of documents already in the ledger: every bench change is a new key, so "
+    "no claim replaces an existing row (which bills the whole row and may move index entries).",
+    "X-Ray traces (Tracing: Active), data transfer, the dead-letter queues, SNS notifications, and "
+    "DynamoDB's TTL deletes (AWS bills them no write units).",
+    "Storage is the run's rows kept for their TTL as if every change were a new key: updates of the "
+    "same key overwrite one row, so this is an upper bound for them.",
+]
 
 
-def ledger_rows(moto_url: str, table: str, sample: int = 200) -> list[int]:
-    """The DynamoDB size in bytes (attribute names + values) of up to `sample` ledger rows."""
-    from .common import RemoteMoto
-
-    db = RemoteMoto(moto_url).client("dynamodb")
-    sizes: list[int] = []
-    request: dict[str, Any] = {"TableName": table, "Limit": min(sample, 500)}
-    while len(sizes) < sample:
-        page = db.scan(**request)
-        sizes.extend(_item_size(item) for item in page["Items"])
-        if "LastEvaluatedKey" not in page:
-            break
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return sizes
-
-
-def _item_size(item: dict[str, Any]) -> int:
-    size = 0
-    for name, value in item.items():
-        size += len(name.encode())
-        (kind, raw), *_ = value.items()
-        if kind == "S":
-            size += len(raw.encode())
-        elif kind == "N":
-            size += len(raw.lstrip("-").replace(".", "")) // 2 + 1
-        elif kind == "B":
-            size += len(raw)
-        else:  # not used by the ledger
-            size += len(str(raw))
-    return size
-
-
-def per_million(run: dict[str, Any], rows: list[int], memory_mb: int) -> dict[str, Any]:
-    """`run` is a connector result (worker counts, send counts, log bytes); `rows` a sample of the
-    ledger's row sizes (every change of the run left one ACCEPTED row)."""
+def per_million(
+    run: Mapping[str, Any],
+    capacity: Mapping[str, Any],
+    memory_mb: int,
+    *,
+    lifecycle: Mapping[str, list[tuple[str, int]]] | None = None,
+) -> dict[str, Any]:
+    """`run` is a connector result (worker counts, send counts, log bytes, its resources);
+    `capacity` what the moto server metered for that run's tables and buckets (`common.capacity`);
+    `lifecycle` each bucket's expiration rules by name (`lifecycle_rules`)."""
     items = run["items"]
     scale = 1e6 / items
     aws = run["aws"]
     gb_seconds = run["handler_seconds"] * memory_mb / 1024
     sqs_requests = aws["sqsBilledRequests"] + run["send"]["sqsBilledRequests"]
-    rru = aws["dynamodbKeysRead"]  # strongly consistent, each row < 4 KB
-    mean_row = sum(rows) / len(rows) if rows else 0
-    claim_wru = aws["dynamodbUpdates"] - items  # a claim writes a small row: 1 unit
-    accepted_wru = sum(math.ceil(size / 1024) for size in rows) / len(rows) * items if rows else 0
-    index_wru = accepted_wru  # byStatus projects ALL: the ACCEPTED row is written there too
-    storage_gb_month = mean_row * items * 2 / GB  # table + index, kept 30 days by the TTL
+    names = _logical_names(run.get("resources", {}))
+
+    dynamodb = _dynamodb(capacity.get("tables", {}), items, names)
+    s3 = _s3(capacity.get("buckets", {}), lifecycle or {})
     lines = {
         "lambda_compute": gb_seconds * PRICES["lambda_arm64_gb_second"],
         "lambda_requests": run["invocations"] * PRICES["lambda_request"],
         "sqs_requests": sqs_requests * PRICES["sqs_standard_request"],
-        "dynamodb_reads": rru * PRICES["dynamodb_on_demand_rru"],
-        "dynamodb_writes": (claim_wru + accepted_wru + index_wru) * PRICES["dynamodb_on_demand_wru"],
-        "dynamodb_storage_30_days": storage_gb_month * PRICES["dynamodb_storage_gb_month"],
+        "dynamodb_writes": (dynamodb["wru"] + dynamodb["index_wru"]) * PRICES["dynamodb_on_demand_wru"],
+        "dynamodb_reads": dynamodb["rru"] * PRICES["dynamodb_on_demand_rru"],
+        "dynamodb_storage": dynamodb["gb_months"] * PRICES["dynamodb_storage_gb_month"],
+        "dynamodb_pitr": dynamodb["pitr_gb_months"] * PRICES["dynamodb_pitr_gb_month"],
+        "s3_requests": s3["put_requests"] * PRICES["s3_put_request"]
+        + s3["get_requests"] * PRICES["s3_get_request"],
+        "s3_storage": s3["gb_months"] * PRICES["s3_standard_storage_gb_month"],
         "cloudwatch_logs": run["stdout_bytes"] / GB * PRICES["cloudwatch_logs_ingest_gb"],
         "coveo_calls": run["requests"] * PRICES["coveo_push_call"],
     }
@@ -94,16 +104,163 @@ def per_million(run: dict[str, Any], rows: list[int], memory_mb: int) -> dict[st
         "lambda_gb_seconds": gb_seconds,
         "lambda_invocations": run["invocations"],
         "sqs_requests": sqs_requests,
-        "dynamodb_rru": rru,
-        "dynamodb_wru": claim_wru + accepted_wru + index_wru,
+        "dynamodb_wru": dynamodb["wru"],
+        "dynamodb_index_wru": dynamodb["index_wru"],
+        "dynamodb_rru": dynamodb["rru"],
+        "s3_put_requests": s3["put_requests"],
+        "s3_get_requests": s3["get_requests"],
         "log_bytes": run["stdout_bytes"],
         "coveo_calls": run["requests"],
     }
     return {
         "total": round(sum(lines.values()) * scale, 4),
         "usd": {name: round(value * scale, 4) for name, value in lines.items()},
+        "units_per_change": dynamodb["per_operation"],
+        "dynamodb_per_change": {
+            "wru": round(dynamodb["wru"] / items, 3),
+            "index_wru": {name: round(units / items, 3) for name, units in dynamodb["by_index"].items()},
+            "rru": round(dynamodb["rru"] / items, 3),
+            "failed_conditions": round(dynamodb["failed_conditions"] / items, 4),
+            "table_bytes": round(dynamodb["table_bytes"] / items),
+            "index_bytes": round(dynamodb["index_bytes"] / items),
+            "retention_days": dynamodb["retention_days"],
+            "pitr": dynamodb["pitr"],
+        },
+        "s3_per_change": {
+            "put_requests": round(s3["put_requests"] / items, 4),
+            "get_requests": round(s3["get_requests"] / items, 4),
+            "bytes_put": round(s3["bytes_put"] / items),
+            "bytes_got": round(s3["bytes_got"] / items),
+            "stored_bytes": round(s3["stored_bytes"] / items),
+            "retention_days": s3["retention_days"],
+        },
         "counts_per_million": {name: round(value * scale, 1) for name, value in counts.items()},
-        "ledger_row_bytes_mean": round(mean_row),
         "memory_mb": memory_mb,
         "handler_seconds_per_1000": round(run["handler_seconds"] * 1000 / items, 3),
     }
+
+
+def _dynamodb(tables: Mapping[str, Any], items: int, names: Mapping[str, str]) -> dict[str, Any]:
+    totals: dict[str, Any] = {
+        "wru": 0.0,
+        "index_wru": 0.0,
+        "rru": 0.0,
+        "failed_conditions": 0,
+        "by_index": {},
+        "per_operation": {},
+        "table_bytes": 0,
+        "index_bytes": 0,
+        "gb_months": 0.0,
+        "pitr_gb_months": 0.0,
+        "retention_days": None,
+        "pitr": False,
+    }
+    several = len(tables) > 1
+    for table, entry in sorted(tables.items()):
+        for op in entry.get("operations", []):
+            index_units = sum(op["index_wru"].values())
+            totals["wru"] += op["wru"]
+            totals["index_wru"] += index_units
+            totals["rru"] += op["rru"]
+            totals["failed_conditions"] += op["failed_conditions"]
+            for name, units in op["index_wru"].items():
+                totals["by_index"][name] = totals["by_index"].get(name, 0.0) + units
+            label = " ".join(part for part in (op["operation"], op["index"], op["kind"]) if part)
+            if several:
+                label = f"{names.get(table, table)}: {label}"
+            per_change = {
+                "calls": op["requests"] / items,
+                "wru": op["wru"] / items,
+                "index_wru": index_units / items,
+                "rru": op["rru"] / items,
+                "failed_conditions": op["failed_conditions"] / items,
+            }
+            totals["per_operation"][label] = {
+                key: round(value, 3) for key, value in per_change.items() if value or key == "calls"
+            }
+        stored = entry.get("storage")
+        if not stored:
+            continue
+        index_bytes = sum(index["bytes"] for index in stored["indexes"].values())
+        days = stored.get("ttl_days_mean")
+        days = round(days, 1) if days else DEFAULT_RETENTION_DAYS
+        totals["retention_days"] = (
+            days if totals["retention_days"] is None else max(totals["retention_days"], days)
+        )
+        totals["table_bytes"] += stored["table_bytes"]
+        totals["index_bytes"] += index_bytes
+        months = days / DAYS_PER_MONTH
+        totals["gb_months"] += (stored["table_bytes"] + index_bytes) / GB * months
+        if stored.get("pitr"):
+            totals["pitr"] = True
+            totals["pitr_gb_months"] += stored["pitr_bytes"] / GB * months
+    return totals
+
+
+def _s3(buckets: Mapping[str, Any], lifecycle: Mapping[str, list[tuple[str, int]]]) -> dict[str, Any]:
+    """Requests by tier; the bytes left in each bucket, by first key segment, kept for the
+    shortest enabled expiration rule whose prefix covers it (30 days where none does)."""
+    totals: dict[str, Any] = {
+        "put_requests": 0,
+        "get_requests": 0,
+        "bytes_put": 0,
+        "bytes_got": 0,
+        "stored_bytes": 0,
+        "gb_months": 0.0,
+        "retention_days": None,
+    }
+    for bucket, entry in buckets.items():
+        for operation, counted in entry.get("operations", {}).items():
+            tier = "put" if operation in S3_PUT_TIER else "get"
+            totals[f"{tier}_requests"] += counted["requests"]
+            totals["bytes_put" if tier == "put" else "bytes_got"] += counted["bytes"]
+        rules = lifecycle.get(bucket, [])
+        for prefix, stored in ((entry.get("storage") or {}).get("by_prefix") or {}).items():
+            days = min((d for rule, d in rules if prefix.startswith(rule)), default=DEFAULT_RETENTION_DAYS)
+            totals["stored_bytes"] += stored
+            totals["gb_months"] += stored / GB * days / DAYS_PER_MONTH
+            totals["retention_days"] = max(totals["retention_days"] or 0, days)
+    return totals
+
+
+def _logical_names(resources: Mapping[str, Any]) -> dict[str, str]:
+    """Physical table and bucket names -> template logical ids, for labels."""
+    found = {**resources.get("tables", {}), **resources.get("buckets", {})}
+    return {physical: logical for logical, physical in found.items()}
+
+
+def lifecycle_rules(template: Path, buckets: Mapping[str, str]) -> dict[str, list[tuple[str, int]]]:
+    """Each bucket's (logical id -> name) enabled expiration rules in template.yaml: (prefix, days)."""
+    from aws_simulator.cloudformation import load_template
+
+    resources = load_template(template).get("Resources", {})
+    found: dict[str, list[tuple[str, int]]] = {}
+    for logical, name in buckets.items():
+        properties = resources.get(logical, {}).get("Properties", {})
+        rules = properties.get("LifecycleConfiguration", {}).get("Rules", [])
+        found[name] = [
+            (str(rule.get("Prefix", "")), int(rule["ExpirationInDays"]))
+            for rule in rules
+            if rule.get("Status") == "Enabled" and "ExpirationInDays" in rule
+        ]
+    return found
+
+
+def fixed_monthly(template: Path) -> dict[str, int]:
+    """What template.yaml declares that bills by the month rather than per change (counted, not priced)."""
+    from aws_simulator.cloudformation import load_template
+
+    kinds = {
+        "AWS::CloudWatch::Alarm": "cloudwatch_alarms",
+        "AWS::CloudWatch::Dashboard": "cloudwatch_dashboards",
+        "AWS::KMS::Key": "kms_keys",
+        "AWS::Logs::LogGroup": "log_groups",
+        "AWS::SecretsManager::Secret": "secrets",
+    }
+    counted = dict.fromkeys(kinds.values(), 0)
+    for resource in load_template(template).get("Resources", {}).values():
+        name = kinds.get(resource.get("Type", ""))
+        if name:
+            counted[name] += 1
+    counted["secrets"] = max(counted["secrets"], 1)  # the Coveo API key's, created outside the stack
+    return counted
