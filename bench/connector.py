@@ -152,8 +152,12 @@ def build(spec: dict[str, Any], counter: CallCounter | None = None) -> tuple[Any
     pipeline = stack.pipeline(queue)  # the cold-start work: secret, clients
     if threads is not None:  # bench.profile's what-if: the ledger's write concurrency
         from connector.adapters.dynamodb_ledger import DynamoDBLedger
+        from connector.adapters.s3_ledger_entries import S3LedgerEntries
 
-        ledger = DynamoDBLedger(aws.client("dynamodb"), resources.tables["LedgerTable"], int(threads))
+        entries = S3LedgerEntries(aws.client("s3"), resources.buckets["LedgerBucket"])
+        ledger = DynamoDBLedger(
+            aws.client("dynamodb"), resources.tables["LedgerTable"], int(threads), entries=entries
+        )
         pipeline = dataclasses.replace(pipeline, ledger=ledger)
 
     def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ shared scenarios in tests/ledger_transitions.py hold it to the DynamoDB ledger's
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from connector.domain.errors import PermanentError
@@ -20,7 +20,7 @@ class InMemoryLedger:
         self.accepted: dict[str, Accepted] = {}
         self.outcomes: dict[str, tuple[Status, str | None, int, int]] = {}  # status, reason, at, repushes
 
-    def heads(self, keys: Sequence[str]) -> dict[str, Head]:
+    def heads(self, keys: Sequence[str], versions: Mapping[str, int] | None = None) -> dict[str, Head]:
         with self._lock:
             return {key: self.rows[key] for key in keys if key in self.rows}
 
@@ -127,3 +127,6 @@ class InMemoryLedger:
             self.rows[row.key] = replace(head, status=Status.CLAIMED)
             self.outcomes[row.key] = (Status.CLAIMED, reason, now_ms, row.repushes + 1)
             return True
+
+    def flush(self) -> None:
+        """Every mark is written at once here."""

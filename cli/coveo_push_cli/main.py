@@ -108,6 +108,9 @@ def _add_failures_arguments(parser: argparse.ArgumentParser) -> None:
         "--limit", type=int, default=100, metavar="N", help="at most N rows, oldest push first (default: 100)"
     )
     parser.add_argument("--table", help="the ledger table (default: $LEDGER_TABLE)")
+    parser.add_argument(
+        "--bucket", help="the ledger bucket, where each push's details are kept (default: $LEDGER_BUCKET)"
+    )
     _add_aws_arguments(parser)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from connector.adapters.dynamodb_ledger import DynamoDBLedger
+from connector.adapters.s3_ledger_entries import S3LedgerEntries
 from connector.domain.events import Kind, item_key
 from connector.domain.ledger import Row, Status
 from connector.domain.pipeline import Disposition, Outcome
@@ -293,7 +294,12 @@ def run_failures(args: argparse.Namespace, env: Mapping[str, str] | None = None)
     if not table:
         print("coveo-push failures: no ledger table: pass --table or set LEDGER_TABLE", file=sys.stderr)
         return 2
-    ledger = DynamoDBLedger(client_factory(args.local_endpoint)("dynamodb"), table)
+    bucket = args.bucket or env.get("LEDGER_BUCKET")
+    if not bucket:
+        print("coveo-push failures: no ledger bucket: pass --bucket or set LEDGER_BUCKET", file=sys.stderr)
+        return 2
+    client = client_factory(args.local_endpoint)
+    ledger = DynamoDBLedger(client("dynamodb"), table, entries=S3LedgerEntries(client("s3"), bucket))
     try:
         failures, more = list_failures(ledger, args.limit)
     except (BotoCoreError, ClientError) as exc:

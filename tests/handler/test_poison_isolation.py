@@ -110,7 +110,7 @@ def test_a_row_the_ledger_refuses_dead_letters_that_change_only() -> None:
 
 
 class DownLedger(InMemoryLedger):
-    def heads(self, keys: Sequence[str]) -> Any:
+    def heads(self, keys: Sequence[str], versions: Any = None) -> Any:
         raise ConnectionError("DynamoDB endpoint unreachable")
 
 

@@ -30,6 +30,8 @@ import pytest
 from aws_simulator.cloudformation import LocalResources, provision_from_template
 from aws_simulator.moto_server import MotoServer
 from aws_simulator.stack import CoveoTarget, LocalStack
+from connector.adapters.dynamodb_ledger import DynamoDBLedger
+from connector.adapters.s3_ledger_entries import S3LedgerEntries
 from coveo_emulator.config import EmulatorConfig
 from coveo_emulator.server import EmulatorServer
 
@@ -127,3 +129,10 @@ def access(stack: LocalStack, document_id: str) -> dict[str, bool]:
     body = response.json()
     users = {entry["identity"]: entry["allowed"] for entry in body["items"]}
     return {**users, ANONYMOUS: body["anonymousAllowed"]}
+
+
+def dynamodb_ledger(aws: MotoServer, resources: LocalResources, client: Any = None) -> DynamoDBLedger:
+    """The DynamoDB ledger of provisioned resources, with its S3 entries, as the runtime builds it;
+    `client`: a DynamoDB client to use instead of a fresh one (e.g. one that records calls)."""
+    entries = S3LedgerEntries(aws.client("s3"), resources.buckets["LedgerBucket"])
+    return DynamoDBLedger(client or aws.client("dynamodb"), resources.tables["LedgerTable"], entries=entries)

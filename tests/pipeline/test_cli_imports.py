@@ -81,7 +81,7 @@ def test_operator_help_loads_neither_the_simulator_nor_aws_nor_the_web_stack(com
 @pytest.mark.parametrize(
     "args",
     [
-        ["failures", "--table", "t"],
+        ["failures", "--table", "t", "--bucket", "b"],
         [
             "redrive",
             "--queue",

@@ -25,6 +25,7 @@ from aws_simulator.poller import DrainResult, SqsEventSourcePoller
 from aws_simulator.stack import DEAD_LETTER_QUEUES, FUNCTIONS, IDENTITY_QUEUE, ITEM_QUEUE, LocalStack
 from connector.adapters.secrets import api_key_from_secret
 from connector.domain.events import event_id_of
+from connector.domain.ledger import Head, Row
 from connector.domain.pipeline import BatchReport, Disposition, Message, Pipeline
 from connector.entry.handler import make_lambda_handler
 from connector.entry.runtime import Runtime
@@ -518,18 +519,29 @@ class ReliabilityStack(LocalStack):
         return response.json()
 
     def ledger_rows(self) -> dict[str, dict[str, Any]]:
-        """Every ledger row by key, attribute values unwrapped (numbers stay strings)."""
-        db = self.aws.client("dynamodb")
+        """Every key's ledger state by key, as the ledger reads it back (a head's status is settled
+        by its acceptance part), under the attribute names the rows once had; numbers as strings."""
         rows: dict[str, dict[str, Any]] = {}
-        request: dict[str, Any] = {"TableName": self.resources.tables["LedgerTable"], "ConsistentRead": True}
-        while True:
-            page = db.scan(**request)
-            for item in page.get("Items", []):
-                row = {name: next(iter(value.values())) for name, value in item.items()}
-                rows[row["pk"]] = row
-            if "LastEvaluatedKey" not in page:
-                return rows
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for state in self.runtime.ledger().all_rows():
+            row: dict[str, Any] = {
+                "pk": state.key,
+                "status": state.status.value,
+                "version": str(state.version),
+                "orderingId": str(state.ordering_id),
+                "attempts": str(state.attempts),
+                **({"eventId": state.event_id} if isinstance(state, Head) and state.event_id else {}),
+            }
+            if isinstance(state, Row):
+                row |= {
+                    "eventId": state.event_id,
+                    "pushedAt": str(state.pushed_at_ms),
+                    "repushes": str(state.repushes),
+                    "subject": state.subject,
+                    **({"failureReason": state.failure_reason} if state.failure_reason else {}),
+                    **({"change": state.change} if state.change is not None else {}),
+                }
+            rows[state.key] = row
+        return rows
 
     def take_dead_letters(self) -> list[dict[str, Any]]:
         """Every dead letter with its reason (see LocalStack.dead_letters), then empty the DLQs."""

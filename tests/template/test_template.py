@@ -18,6 +18,8 @@ import pytest
 
 from aws_simulator.cloudformation import load_template
 from aws_simulator.lambda_context import LambdaContext
+from connector.adapters.dynamodb_ledger import PENDING_INDEX
+from connector.entry.settings import ConnectorSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = load_template(ROOT / "template.yaml")
@@ -251,7 +253,24 @@ def test_ledger_table_is_on_demand_with_ttl_recovery_and_the_validators_index() 
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["TimeToLiveSpecification"]["Enabled"] is True
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
-    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == ["byStatus"]
+    (index,) = table["GlobalSecondaryIndexes"]
+    # Sparse and keys only: what the validator looks up is small, and nothing else is written twice.
+    assert index["IndexName"] == PENDING_INDEX
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["queue", "at"]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+
+
+def test_the_ledger_bucket_keeps_entries_as_long_as_the_ledger_keeps_rows() -> None:
+    bucket = RESOURCES["LedgerBucket"]
+    assert bucket["DeletionPolicy"] == "Retain"  # like the table it completes
+    (rule,) = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    ttl_days = ConnectorSettings.model_fields["ledger_ttl_days"].default
+    assert (rule["Status"], rule["ExpirationInDays"]) == ("Enabled", ttl_days)
+    blocked = bucket["Properties"]["PublicAccessBlockConfiguration"]
+    assert all(
+        blocked[k] is True
+        for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+    )
 
 
 # --- least privilege ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ REQUIRED = {
     "COVEO_PROVIDER_ID": "prov",
     "COVEO_API_KEY_SECRET": "secret",
     "LEDGER_TABLE": "ledger",
+    "LEDGER_BUCKET": "ledger-bucket",
     "ITEM_DEAD_LETTER_QUEUE_URL": "https://sqs/item-dlq",
     "IDENTITY_DEAD_LETTER_QUEUE_URL": "https://sqs/identity-dlq",
 }

@@ -8,7 +8,7 @@ The domain is written against these; `connector.adapters` implements them on AWS
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -126,7 +126,11 @@ class CoveoReader(Protocol):
 
 
 class Ledger(Protocol):
-    def heads(self, keys: Sequence[str]) -> dict[str, Head]: ...
+    def heads(self, keys: Sequence[str], versions: Mapping[str, int] | None = None) -> dict[str, Head]:
+        """The ledger's head of each key that has one. `versions`, the version each key's change
+        would push, lets a ledger skip what the guard does not need: whether a claim of another
+        version than the change's was accepted (its status may then read CLAIMED)."""
+        ...
 
     def claim(self, claim: Claim) -> ClaimResult: ...
 
@@ -164,6 +168,23 @@ class ValidationLedger(Protocol):
         ...
 
     def get(self, key: str) -> Row | None: ...
+
+    def flush(self) -> None:
+        """Write the verdicts `mark` may hold back to write them together (a crash before this
+        loses only verdicts the next run gives again)."""
+        ...
+
+
+class LedgerEntries(Protocol):
+    """Where the DynamoDB ledger keeps what it records of each accepted change (S3)."""
+
+    def put(self, batch: str, entries: list[dict[str, Any]]) -> str:
+        """Store one acceptance's entries; the object's name."""
+        ...
+
+    def get(self, name: str) -> list[dict[str, Any]]:
+        """The entries of an object `put` stored; none once it has expired."""
+        ...
 
 
 # --- AWS around a batch: content, dead letters, Lambda ----------------------------------------------

@@ -1,75 +1,152 @@
-"""The ledger on DynamoDB: one row per key; the stale guard is a conditional update."""
+"""The ledger on DynamoDB (and S3), laid out so that a change costs one small conditional write.
+
+Items of the table (one partition key, `pk`):
+
+- **head** `pk = <key>` (`item#…`, `identity#…`, `alias#…`): the stale guard. version, orderingId,
+  status (CLAIMED or FAILED), attempts, the event id, and `batch`/`slot`: which claim holds it.
+  Written once per change, by the claim; the validator writes it only for a failure or a re-push.
+- **acceptance part** `pk = acc#<batch>#<part>`: of one claim batch, the slots Coveo accepted
+  (`accepted`), those the validator settled (`done`) and verified (`verified`), and the S3 objects
+  with their entries. Slots are spread over PARTS parts, so a batch of 10,000 changes is 16 small
+  items. While a part has unsettled slots it carries `queue = pending#<part>` and `at` (its first
+  push time): the sparse, keys-only index `pending` lists the work, spread over PARTS partition
+  key values, oldest first in each.
+- **entries** in S3 (`S3LedgerEntries`): per accepted change its subject, event id, operation,
+  push time, file ids and stored change, one object per acceptance.
+
+A head whose slot its part accepted is ACCEPTED, VERIFIED once verified. A FAILED head carries its
+reason and `queue = failed#<shard>`, which `coveo-push failures` reads. Every count and the reasons
+are in docs/decisions.md (2026-12-01, "The ledger at scale").
+"""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Sequence
+import base64
+import heapq
+import threading
+import uuid
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from ..domain.errors import LedgerRefused, PermanentError, describe_exception
 from ..domain.events import Kind
 from ..domain.ledger import Accepted, Claim, ClaimResult, Head, Page, Row, Status
+from ..ports import LedgerEntries
 
-# Index the validator reads: ACCEPTED rows by push time. CLAIMED rows have no pushedAt, so they
-# stay out of it until Coveo accepts them.
-STATUS_INDEX = "byStatus"
-# Concurrent conditional writes per invocation (the boto3 client is thread-safe; its connection
-# pool is sized to match in runtime.py).
+PENDING_INDEX = "pending"
+# Index partition key values the pending work (and the failures) are spread over: a batch of any
+# size writes at most PARTS part items, one per value, so no value takes more than its share.
+PARTS = 16
+# Concurrent requests per invocation (the boto3 client is thread-safe; its connection pool is sized
+# to match in runtime.py).
 LEDGER_CONCURRENCY = 16
+# Claim batches whose slots this container remembers (record_accepted finds them without a read).
+_REMEMBERED_BATCHES = 64
 
 _CLAIM_CONDITION = (
     "attribute_not_exists(pk) OR "
     "(version < :v AND orderingId < :o) OR "
     "(version = :v AND #status = :claimed AND orderingId < :o)"
 )
+_NAMES = {"#status": "status", "#batch": "batch", "#queue": "queue", "#at": "at"}
+_HEAD_ATTRIBUTES = "pk, version, orderingId, #status, attempts, #batch, slot"
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where one claim sits: its claim batch, its slot, and so its acceptance part."""
+
+    batch: str
+    slot: int
+
+    @property
+    def part(self) -> str:
+        return f"acc#{self.batch}#{self.slot % PARTS:02d}"
 
 
 class DynamoDBLedger:
-    def __init__(self, client: Any, table_name: str, concurrency: int = LEDGER_CONCURRENCY) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        concurrency: int = LEDGER_CONCURRENCY,
+        *,
+        entries: LedgerEntries | None = None,
+    ) -> None:
+        """`entries`: where accepted changes are kept (S3); without it the ledger can guard and
+        claim but not record acceptances or read rows back (a read-only operator without a bucket
+        gets a clear error)."""
         self._db = client
         self._table = table_name
         self._concurrency = concurrency
+        self._entries = entries
         self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        # (key, version, orderingId) → slot, for the claim batches this container made.
+        self._claimed: OrderedDict[str, dict[tuple[str, int, int], _Slot]] = OrderedDict()
+        # Validator marks waiting for `flush`: part → (done slots, verified slots, when checked).
+        self._marks: dict[str, tuple[set[int], set[int], int]] = {}
+        # Where the rows this ledger handed out sit (mark, reopen and settle need it).
+        self._located: dict[tuple[str, int, int], _Slot] = {}
 
-    def heads(self, keys: Sequence[str]) -> dict[str, Head]:
-        heads: dict[str, Head] = {}
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 100):  # BatchGetItem takes at most 100 keys
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [{"pk": {"S": key}} for key in unique[start : start + 100]],
-                    "ProjectionExpression": "pk, version, orderingId, #status, attempts",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                response = self._db.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self._table, []):
-                    head = _head(item)
-                    heads[head.key] = head
-                request = response.get("UnprocessedKeys") or {}
+    # --- the stale guard ----------------------------------------------------------------------------
+
+    def heads(self, keys: Sequence[str], versions: Mapping[str, int] | None = None) -> dict[str, Head]:
+        """Strongly consistent heads. Whether a CLAIMED head's push was accepted takes one more read
+        (its acceptance part); with `versions` (the version each key's change would push) it is
+        read only where it matters, a head of the same version."""
+        items = self._batch_get(list(dict.fromkeys(keys)), _HEAD_ATTRIBUTES, consistent=True)
+        resolve = {
+            key: _slot_of(item)
+            for key, item in items.items()
+            if item["status"]["S"] == Status.CLAIMED
+            and "batch" in item
+            and (versions is None or versions.get(key) == int(item["version"]["N"]))
+        }
+        parts = self._parts({slot.part for slot in resolve.values()}, consistent=True)
+        heads = {}
+        for key, item in items.items():
+            status = Status(item["status"]["S"])
+            if key in resolve:
+                status = _derived(resolve[key], parts.get(resolve[key].part)) or Status.CLAIMED
+            heads[key] = Head(
+                key=key,
+                version=int(item["version"]["N"]),
+                ordering_id=int(item["orderingId"]["N"]),
+                status=status,
+                attempts=int(item.get("attempts", {}).get("N", "0")),
+            )
         return heads
 
     def claim(self, claim: Claim) -> ClaimResult:
-        try:
-            self._db.update_item(**self._claim_update(claim))
-        except self._db.exceptions.ConditionalCheckFailedException:
-            head = self.heads([claim.key]).get(claim.key)
-            if head is not None and head.supersedes(claim.version):
-                return ClaimResult.STALE
-            return ClaimResult.CONFLICT
-        return ClaimResult.CLAIMED
+        return self._claim(claim, self._new_batch([claim])[claim.key, claim.version, claim.ordering_id])
 
     def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult | PermanentError]:
-        """Each claim is its own conditional update; they run concurrently (keys are distinct), so
-        a batch of 100 changes waits for about 100 / concurrency round trips, not 100."""
-        return list(self._pool().map(self._claim_or_refusal, claims))
+        """One claim batch: each claim is its own conditional update on its head, run concurrently
+        (keys are distinct), so 100 changes wait for about 100 / concurrency round trips."""
+        slots = self._new_batch(claims)
+        return list(
+            self._pool().map(
+                lambda c: self._claim_or_refusal(c, slots[c.key, c.version, c.ordering_id]), claims
+            )
+        )
 
-    def _claim_or_refusal(self, claim: Claim) -> ClaimResult | PermanentError:
+    def _new_batch(self, claims: Sequence[Claim]) -> dict[tuple[str, int, int], _Slot]:
+        batch = uuid.uuid4().hex[:20]
+        slots = {(c.key, c.version, c.ordering_id): _Slot(batch, i) for i, c in enumerate(claims)}
+        with self._lock:
+            self._claimed[batch] = slots
+            while len(self._claimed) > _REMEMBERED_BATCHES:
+                self._claimed.popitem(last=False)
+        return slots
+
+    def _claim_or_refusal(self, claim: Claim, slot: _Slot) -> ClaimResult | PermanentError:
         try:
-            return self.claim(claim)
+            return self._claim(claim, slot)
         except self._db.exceptions.ClientError as error:
             # ValidationException: DynamoDB will not store this row (a key or value past its
             # limits); the change goes to the DLQ. Anything else is the table's, and raises.
@@ -77,87 +154,112 @@ class DynamoDBLedger:
                 raise
             return LedgerRefused(f"the ledger cannot record {claim.subject!r}: {describe_exception(error)}")
 
-    def _claim_update(self, claim: Claim) -> dict[str, Any]:
-        return {
-            "TableName": self._table,
-            "Key": {"pk": {"S": claim.key}},
-            "UpdateExpression": (
-                "SET version = :v, orderingId = :o, #status = :claimed, eventId = :e, eventType = :t, "
-                "subject = :s, attempts = :a REMOVE pushedAt"
-            ),
-            "ConditionExpression": _CLAIM_CONDITION,
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {
-                ":v": {"N": str(claim.version)},
-                ":o": {"N": str(claim.ordering_id)},
-                ":claimed": {"S": Status.CLAIMED.value},
-                ":e": {"S": claim.event_id},
-                ":t": {"S": claim.event_type},
-                ":s": {"S": claim.subject},
-                ":a": {"N": str(claim.attempts)},
-            },
+    def _claim(self, claim: Claim, slot: _Slot) -> ClaimResult:
+        values = {
+            ":v": {"N": str(claim.version)},
+            ":o": {"N": str(claim.ordering_id)},
+            ":claimed": {"S": Status.CLAIMED.value},
+            ":e": {"S": claim.event_id},
+            ":a": {"N": str(claim.attempts)},
+            ":b": {"S": slot.batch},
+            ":s": {"N": str(slot.slot)},
         }
+        sets = "version = :v, orderingId = :o, #status = :claimed, eventId = :e, attempts = :a, #batch = :b, slot = :s"
+        if claim.expires_at is not None:
+            sets += ", expiresAt = :ttl"
+            values[":ttl"] = {"N": str(claim.expires_at)}
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": claim.key}},
+                # A newer claim leaves the failures index and forgets the last push's verdict.
+                # (prevBatch/prevSlot stay: a re-push's claim must leave `settle` the push it replaces.)
+                UpdateExpression=f"SET {sets} REMOVE #queue, #at, failureReason",
+                ConditionExpression=_CLAIM_CONDITION,
+                ExpressionAttributeNames=_NAMES,
+                ExpressionAttributeValues=values,
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            head = self.heads([claim.key], {claim.key: claim.version}).get(claim.key)
+            if head is not None and head.supersedes(claim.version):
+                return ClaimResult.STALE
+            return ClaimResult.CONFLICT
+        return ClaimResult.CLAIMED
+
+    # --- acceptance: one S3 object and a few part updates per batch --------------------------------
 
     def record_accepted(self, accepted: Iterable[Accepted]) -> None:
-        list(self._pool().map(self._accept, accepted))
+        records = list(accepted)
+        if not records:
+            return
+        located = self._slots_of(records)
+        by_batch: dict[str, list[tuple[Accepted, _Slot]]] = {}
+        for record in records:
+            slot = located.get((record.key, record.version, record.ordering_id))
+            if slot is not None:  # None: a newer claim owns the head now; nothing to record
+                by_batch.setdefault(slot.batch, []).append((record, slot))
+        for batch, entries in by_batch.items():
+            obj = self._store().put(batch, [_entry(record, slot) for record, slot in entries])
+            by_part: dict[str, list[tuple[Accepted, _Slot]]] = {}
+            for record, slot in entries:
+                by_part.setdefault(slot.part, []).append((record, slot))
+            list(self._pool().map(self._accept_part, by_part, by_part.values(), [obj] * len(by_part)))
 
-    def _accept(self, record: Accepted) -> None:
-        # A failed condition means superseded: a newer claim owns the row now.
-        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
-            self._db.update_item(**self._accepted_update(record))
+    def _accept_part(self, part: str, entries: list[tuple[Accepted, _Slot]], obj: str) -> None:
+        self._db.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": part}},
+            # if_not_exists: a second acceptance of the same batch (pushes split one by one) keeps
+            # the part's first push time and its place in the index.
+            UpdateExpression=(
+                "ADD accepted :slots, objects :obj "
+                "SET #queue = if_not_exists(#queue, :q), #at = if_not_exists(#at, :at), kind = :k, expiresAt = :ttl"
+            ),
+            ExpressionAttributeNames={"#queue": "queue", "#at": "at"},
+            ExpressionAttributeValues={
+                ":slots": {"NS": [str(slot.slot) for _, slot in entries]},
+                ":obj": {"SS": [obj]},
+                ":q": {"S": _pending_queue(part)},
+                ":at": {"N": str(min(record.pushed_at_ms for record, _ in entries))},
+                ":k": {"S": str(entries[0][0].kind)},
+                ":ttl": {"N": str(max(record.expires_at for record, _ in entries))},
+            },
+        )
 
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="ledger")
-        return self._executor
-
-    def _accepted_update(self, record: Accepted) -> dict[str, Any]:
-        values: dict[str, Any] = {
-            ":v": {"N": str(record.version)},
-            ":o": {"N": str(record.ordering_id)},
-            ":accepted": {"S": Status.ACCEPTED.value},
-            ":at": {"N": str(record.pushed_at_ms)},
-            ":kind": {"S": record.kind},
-            ":op": {"S": record.operation},
-            ":ttl": {"N": str(record.expires_at)},
-            ":a": {"N": str(record.attempts)},
-        }
-        sets = [
-            "#status = :accepted",
-            "pushedAt = :at",
-            "kind = :kind",
-            "operation = :op",
-            "expiresAt = :ttl",
-            "attempts = :a",
-        ]
-        removes = ["failureReason"]
-        if record.file_id:
-            sets.append("fileId = :f")
-            values[":f"] = {"S": record.file_id}
-        else:
-            removes.append("fileId")
-        if record.change is not None:
-            sets.append("change = :c")
-            values[":c"] = {"B": record.change}
-        else:
-            removes.append("change")
-        return {
-            "TableName": self._table,
-            "Key": {"pk": {"S": record.key}},
-            "UpdateExpression": f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
-            # Only the push that holds the row: a newer claim since then owns it.
-            "ConditionExpression": "version = :v AND orderingId = :o",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": values,
-        }
+    def _slots_of(self, records: Sequence[Accepted]) -> dict[tuple[str, int, int], _Slot]:
+        """Each record's claim slot: remembered from the claim, else read from its head (a claim made
+        by another container, or forgotten), and only if the head still holds that claim."""
+        found: dict[tuple[str, int, int], _Slot] = {}
+        with self._lock:
+            for record in records:
+                ident = (record.key, record.version, record.ordering_id)
+                for slots in reversed(self._claimed.values()):
+                    if ident in slots:
+                        found[ident] = slots[ident]
+                        break
+        missing = [r.key for r in records if (r.key, r.version, r.ordering_id) not in found]
+        if missing:
+            items = self._batch_get(list(dict.fromkeys(missing)), _HEAD_ATTRIBUTES, consistent=True)
+            for record in records:
+                item = items.get(record.key)
+                ident = (record.key, record.version, record.ordering_id)
+                if ident in found or item is None or "batch" not in item:
+                    continue
+                if (int(item["version"]["N"]), int(item["orderingId"]["N"])) == ident[1:]:
+                    found[ident] = _slot_of(item)
+        return found
 
     # --- what the validator and the operator tools need ---------------------------------------------
 
     def get(self, key: str) -> Row | None:
-        item = self._db.get_item(TableName=self._table, Key={"pk": {"S": key}}, ConsistentRead=True).get(
-            "Item"
-        )
-        return _row(item) if item and "pushedAt" in item else None
+        """The row of the key's last push Coveo accepted; None when its claim is not accepted
+        (not pushed yet, or being re-pushed)."""
+        item = self._batch_get([key], _ROW_ATTRIBUTES, consistent=True).get(key)
+        if item is None or "batch" not in item:
+            return None
+        slot = _slot_of(item)
+        part = self._parts({slot.part}, consistent=True).get(slot.part)
+        return self._rows([(item, slot)], {slot.part: part} if part else {}).get(key)
 
     def rows_with_status(
         self,
@@ -167,85 +269,412 @@ class DynamoDBLedger:
         limit: int = 500,
         token: object | None = None,
     ) -> Page:
-        condition = "#status = :s"
-        values: dict[str, Any] = {":s": {"S": status.value}}
-        if pushed_before_ms is not None:
-            condition += " AND pushedAt <= :before"
-            values[":before"] = {"N": str(pushed_before_ms)}
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": STATUS_INDEX,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": values,
-            "Limit": limit,
-            "ScanIndexForward": True,  # oldest first
-        }
-        if token is not None:
-            request["ExclusiveStartKey"] = token
-        response = self._db.query(**request)
-        return Page([_row(item) for item in response.get("Items", [])], response.get("LastEvaluatedKey"))
+        """Oldest first. ACCEPTED rows come from the pending parts (a page ends at a part, so it may
+        hold a few more than `limit`); FAILED rows from the failed heads. Both are spread over PARTS
+        index partitions, queried in parallel and merged by push time."""
+        if status is Status.ACCEPTED:
+            return self._pending_page(pushed_before_ms, limit, token)
+        if status is Status.FAILED:
+            return self._failed_page(pushed_before_ms, limit, token)
+        raise ValueError(f"the ledger lists ACCEPTED and FAILED rows, not {status.value}")
 
     def mark(self, row: Row, status: Status, *, reason: str | None, now_ms: int) -> bool:
+        """VERIFIED is recorded with the part's other verdicts at `flush` (one small write per part,
+        not one per row); FAILED at once, on the head, which then lists it as a failure."""
+        slot = self._locate(row)
+        if slot is None:
+            return False
+        if status is Status.VERIFIED:
+            self._settled(slot, verified=True, now_ms=now_ms)
+            return True
+        if not self._open(slot):  # verified or failed already: only an ACCEPTED push gets a verdict
+            return False
         values: dict[str, Any] = {
-            ":s": {"S": status.value},
+            ":failed": {"S": Status.FAILED.value},
             ":v": {"N": str(row.version)},
-            ":o": {"N": str(row.ordering_id)},
-            ":accepted": {"S": Status.ACCEPTED.value},
+            ":b": {"S": slot.batch},
+            ":s": {"N": str(slot.slot)},
+            ":claimed": {"S": Status.CLAIMED.value},
             ":now": {"N": str(now_ms)},
+            ":q": {"S": _failed_queue(row.key)},
+            ":at": {"N": str(row.pushed_at_ms)},
         }
-        update = "SET #status = :s, checkedAt = :now"
+        update = "SET #status = :failed, checkedAt = :now, #queue = :q, #at = :at"
         if reason:
             update += ", failureReason = :r"
             values[":r"] = {"S": reason[:2000]}
-        return self._conditional_update(
-            row.key, update, "version = :v AND orderingId = :o AND #status = :accepted", values
+        marked = self._conditional_update(
+            row.key,
+            update,
+            # The claim batch and slot name the push; the orderingId may have moved on (a re-push that
+            # was not accepted leaves its higher orderingId on the head).
+            "version = :v AND #batch = :b AND slot = :s AND #status = :claimed",
+            values,
         )
+        if marked:
+            self._settled(slot, verified=False, now_ms=now_ms)
+        return marked
+
+    def flush(self) -> None:
+        """Write the buffered verdicts: per part, the settled slots; a part with none left leaves
+        the pending index. A crash before this loses only verdicts the next run gives again."""
+        with self._lock:
+            marks, self._marks = self._marks, {}
+        list(self._pool().map(lambda item: self._settle_part(item[0], *item[1]), marks.items()))
+
+    def _settle_part(self, part: str, done: set[int], verified: set[int], now_ms: int) -> None:
+        values: dict[str, Any] = {":done": {"NS": [str(s) for s in sorted(done)]}}
+        update = "ADD done :done"
+        if verified:
+            update += ", verified :verified"
+            values[":verified"] = {"NS": [str(s) for s in sorted(verified)]}
+        if now_ms:  # when the verdicts were given (a superseded push settles without one)
+            update += " SET checkedAt = :now"
+            values[":now"] = {"N": str(now_ms)}
+        try:
+            after = self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": part}},
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            ).get("Attributes", {})
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return  # expired meanwhile: nothing left to settle
+        if _numbers(after, "accepted") <= _numbers(after, "done"):
+            self._leave_index(part, after)
+
+    def _leave_index(self, part: str, item: dict[str, Any]) -> None:
+        """Every slot settled: out of the index. Conditional, in case an acceptance of the same
+        batch (pushes split one by one) added slots meanwhile."""
+        accepted = len(_numbers(item, "accepted"))
+        self._conditional_update(part, "REMOVE #queue", "size(accepted) = :n", {":n": {"N": str(accepted)}})
 
     def reopen(self, row: Row, *, reason: str, now_ms: int) -> bool:
-        values: dict[str, Any] = {
-            ":claimed": {"S": Status.CLAIMED.value},
-            ":v": {"N": str(row.version)},
-            ":o": {"N": str(row.ordering_id)},
-            ":accepted": {"S": Status.ACCEPTED.value},
-            ":failed": {"S": Status.FAILED.value},
-            ":r": {"S": reason[:2000]},
-            ":now": {"N": str(now_ms)},
-            ":one": {"N": "1"},
-            ":zero": {"N": "0"},
-        }
+        """ACCEPTED or FAILED → CLAIMED with no accepted push, so the same version may be claimed and
+        pushed again; the push it had is kept aside (`settle` puts it back)."""
+        slot = self._locate(row)
+        if slot is None or (row.status is not Status.FAILED and not self._open(slot)):
+            return False
         return self._conditional_update(
             row.key,
             "SET #status = :claimed, failureReason = :r, checkedAt = :now, "
-            "repushes = if_not_exists(repushes, :zero) + :one REMOVE pushedAt",
-            "version = :v AND orderingId = :o AND (#status = :accepted OR #status = :failed)",
-            values,
-        )
-
-    def settle(self, row: Row, status: Status, *, reason: str, now_ms: int) -> bool:
-        # The failed re-push's claim removed pushedAt; put the original back so the row is indexed.
-        return self._conditional_update(
-            row.key,
-            "SET #status = :s, failureReason = :r, checkedAt = :now, pushedAt = :p",
-            "version = :v AND #status = :claimed",
+            "repushes = if_not_exists(repushes, :zero) + :one, prevBatch = :b, prevSlot = :s "
+            "REMOVE #batch, slot, #queue, #at",
+            "version = :v AND #batch = :b AND slot = :s AND (#status = :claimed OR #status = :failed)",
             {
-                ":s": {"S": status.value},
+                ":claimed": {"S": Status.CLAIMED.value},
+                ":failed": {"S": Status.FAILED.value},
+                ":v": {"N": str(row.version)},
+                ":b": {"S": slot.batch},
+                ":s": {"N": str(slot.slot)},
                 ":r": {"S": reason[:2000]},
                 ":now": {"N": str(now_ms)},
-                ":p": {"N": str(row.pushed_at_ms)},
-                ":v": {"N": str(row.version)},
-                ":claimed": {"S": Status.CLAIMED.value},
+                ":one": {"N": "1"},
+                ":zero": {"N": "0"},
             },
         )
 
+    def settle(self, row: Row, status: Status, *, reason: str, now_ms: int) -> bool:
+        """A reopened row whose re-push was not accepted: its original push is its again, ACCEPTED
+        (the validator reads it next run) or FAILED (listed as a failure)."""
+        slot = self._locate(row)
+        if slot is None:
+            return False
+        values: dict[str, Any] = {
+            ":v": {"N": str(row.version)},
+            ":claimed": {"S": Status.CLAIMED.value},
+            ":b": {"S": slot.batch},
+            ":s": {"N": str(slot.slot)},
+            ":r": {"S": reason[:2000]},
+            ":now": {"N": str(now_ms)},
+        }
+        update = "SET #batch = :b, slot = :s, failureReason = :r, checkedAt = :now"
+        if status is Status.FAILED:
+            update += ", #status = :failed, #queue = :q, #at = :at"
+            values |= {
+                ":failed": {"S": Status.FAILED.value},
+                ":q": {"S": _failed_queue(row.key)},
+                ":at": {"N": str(row.pushed_at_ms)},
+            }
+        settled = self._conditional_update(
+            row.key,
+            update + " REMOVE prevBatch, prevSlot",
+            # Its push kept aside by a reopen, or a claim of it never accepted.
+            "version = :v AND #status = :claimed AND "
+            "((prevBatch = :b AND prevSlot = :s) OR (#batch = :b AND slot = :s))",
+            values,
+        )
+        if settled and status is Status.FAILED:
+            self._settled(slot, verified=False, now_ms=now_ms)
+        return settled
+
+    def all_rows(self) -> Iterator[Row | Head]:
+        """Every key's state, for a whole-ledger report (the local run, the reliability tiers): its
+        last accepted push as a Row, or its Head while a claim awaits Coveo's answer."""
+        request: dict[str, Any] = {"TableName": self._table, "ConsistentRead": True}
+        while True:
+            page = self._db.scan(**request)
+            heads = [item for item in page.get("Items", []) if not item["pk"]["S"].startswith("acc#")]
+            pushed = [(item, _slot_of(item)) for item in heads if "batch" in item]
+            parts = self._parts({slot.part for _, slot in pushed}, consistent=True)
+            rows = self._rows(pushed, parts)
+            for item in heads:
+                key = item["pk"]["S"]
+                yield rows.get(key) or Head(
+                    key=key,
+                    version=int(item["version"]["N"]),
+                    ordering_id=int(item["orderingId"]["N"]),
+                    status=Status(item["status"]["S"]),
+                    attempts=int(item.get("attempts", {}).get("N", "0")),
+                    event_id=item["eventId"]["S"] if "eventId" in item else None,
+                )
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # --- pages --------------------------------------------------------------------------------------
+
+    def _pending_page(self, before: int | None, limit: int, token: object | None) -> Page:
+        merged, cursors, more = self._merged(_pending_queue, before, limit, token)
+        taken: list[tuple[str, dict[str, Any]]] = []
+        count, stopped = 0, False
+        for start in range(0, len(merged), 100):
+            chunk = merged[start : start + 100]
+            parts = self._parts({pk for _, _, pk, _ in chunk}, consistent=False)
+            for _, shard, pk, item in chunk:
+                if count >= limit:
+                    stopped = True
+                    break
+                cursors[shard] = item
+                part = parts.get(pk)
+                if part is None:
+                    continue
+                open_slots = _numbers(part, "accepted") - _numbers(part, "done")
+                if not open_slots:  # settled, but a crash kept it from leaving the index
+                    self._leave_index(pk, part)
+                    continue
+                taken.append((pk, part))
+                count += len(open_slots)
+            if stopped:
+                break
+        return Page(self._pending_rows(taken, before), _next_token(cursors, stopped or more))
+
+    def _pending_rows(self, parts: list[tuple[str, dict[str, Any]]], before: int | None) -> list[Row]:
+        """The unsettled entries of these parts that still hold their key's head; the superseded
+        ones (a newer claim took the head, or a failure was marked but not yet flushed) are settled
+        on the way."""
+        wanted: list[tuple[_Slot, dict[str, Any]]] = []
+        for pk, part in parts:
+            batch = pk.split("#")[1]
+            open_slots = _numbers(part, "accepted") - _numbers(part, "done")
+            for obj in part.get("objects", {}).get("SS", []):
+                for entry in self._store().get(obj):
+                    slot = _Slot(batch, entry["slot"])
+                    if entry["slot"] in open_slots and slot.part == pk:
+                        wanted.append((slot, entry))
+        heads = self._batch_get(list({e["key"]: None for _, e in wanted}), _ROW_ATTRIBUTES, consistent=False)
+        part_items = dict(parts)
+        rows = []
+        for slot, entry in wanted:
+            head = heads.get(entry["key"])
+            if head is None or "batch" not in head or _slot_of(head) != slot:
+                self._settled(slot, verified=False, now_ms=None)  # superseded, or being re-pushed
+                continue
+            if before is not None and entry["pushedAt"] > before:
+                continue
+            row = _row(head, slot, part_items[slot.part], entry)
+            if row.status is not Status.ACCEPTED:
+                self._settled(slot, verified=False, now_ms=None)  # a FAILED mark whose flush was lost
+                continue
+            self._remember(row, slot)
+            rows.append(row)
+        rows.sort(key=lambda r: (r.pushed_at_ms, r.key))
+        return rows
+
+    def _failed_page(self, before: int | None, limit: int, token: object | None) -> Page:
+        merged, cursors, more = self._merged(_failed_shard_queue, before, limit, token)
+        taken = merged[:limit]
+        for _, shard, _, item in taken:
+            cursors[shard] = item
+        items = self._batch_get([pk for _, _, pk, _ in taken], _ROW_ATTRIBUTES, consistent=False)
+        pushed = [(item, _slot_of(item)) for item in items.values() if "batch" in item]
+        rows_by_key = self._rows(pushed, self._parts({slot.part for _, slot in pushed}, consistent=False))
+        rows = [rows_by_key[pk] for _, _, pk, _ in taken if pk in rows_by_key]
+        return Page(rows, _next_token(cursors, len(merged) > limit or more))
+
+    def _merged(
+        self, queue: Any, before: int | None, limit: int, token: object | None
+    ) -> tuple[list[tuple[int, int, str, dict[str, Any]]], dict[int, dict[str, Any] | None], bool]:
+        """Index entries of every shard after the token's place, merged by push time, as far as the
+        merge is certain (a shard with more than it returned bounds what can be taken); whether any
+        shard has more."""
+        starts: dict[int, dict[str, Any] | None] = (
+            dict(token) if isinstance(token, dict) else dict.fromkeys(range(PARTS))
+        )
+        per_shard = min(limit, 200) + 1
+
+        def query(shard: int) -> tuple[list[tuple[int, int, str, dict[str, Any]]], bool]:
+            condition = "#queue = :q"
+            names = {"#queue": "queue"}
+            values: dict[str, Any] = {":q": {"S": queue(shard)}}
+            if before is not None:
+                condition += " AND #at <= :before"
+                names["#at"] = "at"
+                values[":before"] = {"N": str(before)}
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": PENDING_INDEX,
+                "KeyConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+                "Limit": per_shard,
+                "ScanIndexForward": True,
+            }
+            if starts[shard] is not None:
+                request["ExclusiveStartKey"] = starts[shard]
+            response = self._db.query(**request)
+            items = response.get("Items", [])
+            found = [(int(i["at"]["N"]), shard, i["pk"]["S"], i) for i in items]
+            return found, "LastEvaluatedKey" in response
+
+        answers = list(self._pool().map(query, list(starts)))
+        # A shard that returned only its first entries may hold older ones than another shard's
+        # later entries: the merge goes no further than the earliest of those shards' last entry.
+        bounds = [found[-1][0] for found, truncated in answers if truncated and found]
+        bound = min(bounds) if bounds else None
+        merged = [e for e in heapq.merge(*(found for found, _ in answers)) if bound is None or e[0] <= bound]
+        more = any(truncated for _, truncated in answers)
+        return merged, starts, more
+
+    # --- reading helpers ----------------------------------------------------------------------------
+
+    def _rows(
+        self, heads: list[tuple[dict[str, Any], _Slot]], parts: Mapping[str, dict[str, Any] | None]
+    ) -> dict[str, Row]:
+        entries: dict[tuple[str, int], dict[str, Any]] = {}
+        for batch, pk in {(slot.batch, slot.part) for _, slot in heads}:
+            for obj in (parts.get(pk) or {}).get("objects", {}).get("SS", []):
+                for entry in self._store().get(obj):
+                    entries[batch, entry["slot"]] = entry
+        rows = {}
+        for item, slot in heads:
+            part, stored = parts.get(slot.part), entries.get((slot.batch, slot.slot))
+            if part is None or stored is None or slot.slot not in _numbers(part, "accepted"):
+                continue
+            if stored["key"] != item["pk"]["S"]:
+                continue
+            row = _row(item, slot, part, stored)
+            self._remember(row, slot)
+            rows[row.key] = row
+        return rows
+
+    def _parts(self, keys: set[str], *, consistent: bool) -> dict[str, dict[str, Any]]:
+        return self._batch_get(
+            sorted(keys), "pk, accepted, done, verified, objects, checkedAt", consistent=consistent
+        )
+
+    def _batch_get(self, keys: list[str], projection: str, *, consistent: bool) -> dict[str, dict[str, Any]]:
+        names = {name: value for name, value in _NAMES.items() if name in projection}
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), 100):  # BatchGetItem takes at most 100 keys
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [{"pk": {"S": key}} for key in keys[start : start + 100]],
+                    "ProjectionExpression": projection,
+                    "ConsistentRead": consistent,
+                    **({"ExpressionAttributeNames": names} if names else {}),
+                }
+            }
+            while request:
+                response = self._db.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    found[item["pk"]["S"]] = item
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    # --- bookkeeping --------------------------------------------------------------------------------
+
+    def _locate(self, row: Row) -> _Slot | None:
+        """The claim slot of the push `row` describes (its key, version and orderingId): remembered
+        from the read that handed it out, else found from its head; None if the head holds no such
+        push any more."""
+        with self._lock:
+            slot = self._located.get((row.key, row.version, row.ordering_id))
+        if slot is not None:
+            return slot
+        item = self._batch_get([row.key], _ROW_ATTRIBUTES, consistent=True).get(row.key)
+        if item is None or int(item["version"]["N"]) != row.version:
+            return None
+        candidates = []
+        if "batch" in item:
+            candidates.append(_slot_of(item))
+        if "prevBatch" in item:  # reopened: its push is kept aside
+            candidates.append(_Slot(item["prevBatch"]["S"], int(item["prevSlot"]["N"])))
+        parts = self._parts({c.part for c in candidates}, consistent=True)
+        for candidate in candidates:
+            entry = self._entry(candidate, parts.get(candidate.part))
+            if entry is not None and entry["orderingId"] == row.ordering_id:
+                return candidate
+            current = "batch" in item and candidate == _slot_of(item)
+            if entry is None and current and int(item["orderingId"]["N"]) == row.ordering_id:
+                return candidate  # a claim Coveo has not accepted: the head is all there is
+        return None
+
+    def _entry(self, slot: _Slot, part: dict[str, Any] | None) -> dict[str, Any] | None:
+        if part is None or slot.slot not in _numbers(part, "accepted"):
+            return None
+        for obj in part.get("objects", {}).get("SS", []):
+            for entry in self._store().get(obj):
+                if entry["slot"] == slot.slot:
+                    return entry
+        return None
+
+    def _open(self, slot: _Slot) -> bool:
+        """Accepted and not yet settled (verified, failed, superseded), as far as this ledger knows."""
+        with self._lock:
+            if slot.slot in self._marks.get(slot.part, (set(), set(), 0))[0]:
+                return False
+        part = self._parts({slot.part}, consistent=True).get(slot.part)
+        return slot.slot in _numbers(part, "accepted") - _numbers(part, "done")
+
+    def _remember(self, row: Row, slot: _Slot) -> None:
+        with self._lock:
+            if len(self._located) > 100_000:  # a long-lived operator process: start afresh
+                self._located.clear()
+            self._located[row.key, row.version, row.ordering_id] = slot
+
+    def _settled(self, slot: _Slot, *, verified: bool, now_ms: int | None) -> None:
+        with self._lock:
+            done, verified_slots, checked = self._marks.get(slot.part, (set(), set(), 0))
+            done.add(slot.slot)
+            if verified:
+                verified_slots.add(slot.slot)
+            self._marks[slot.part] = (done, verified_slots, max(checked, now_ms or 0))
+
+    def _store(self) -> LedgerEntries:
+        if self._entries is None:
+            raise RuntimeError(
+                "this ledger has no entries store: pass the ledger bucket (LEDGER_BUCKET) to read or "
+                "record pushes"
+            )
+        return self._entries
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="ledger")
+        return self._executor
+
     def _conditional_update(self, key: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+        names = {name: value for name, value in _NAMES.items() if name in update or name in condition}
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
                 UpdateExpression=update,
                 ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
         except self._db.exceptions.ConditionalCheckFailedException:
@@ -253,38 +682,89 @@ class DynamoDBLedger:
         return True
 
 
-def _row(item: dict[str, Any]) -> Row:
-    def text(name: str) -> str | None:
-        return item[name]["S"] if name in item else None
+_ROW_ATTRIBUTES = (
+    "pk, version, orderingId, #status, attempts, #batch, slot, eventId, repushes, failureReason, "
+    "checkedAt, prevBatch, prevSlot"
+)
 
-    def number(name: str, default: int = 0) -> int:
-        return int(item[name]["N"]) if name in item else default
 
-    checked = item.get("checkedAt")
+def _slot_of(item: dict[str, Any]) -> _Slot:
+    return _Slot(item["batch"]["S"], int(item["slot"]["N"]))
+
+
+def _numbers(item: dict[str, Any] | None, name: str) -> set[int]:
+    return {int(n) for n in (item or {}).get(name, {}).get("NS", [])}
+
+
+def _derived(slot: _Slot, part: dict[str, Any] | None) -> Status | None:
+    """A CLAIMED head's status from its part: None while Coveo has not accepted its push."""
+    if slot.slot not in _numbers(part, "accepted"):
+        return None
+    return Status.VERIFIED if slot.slot in _numbers(part, "verified") else Status.ACCEPTED
+
+
+def _pending_queue(part_or_shard: str | int) -> str:
+    shard = part_or_shard if isinstance(part_or_shard, int) else int(part_or_shard.rsplit("#", 1)[1])
+    return f"pending#{shard:02d}"
+
+
+def _failed_shard_queue(shard: int) -> str:
+    return f"failed#{shard:02d}"
+
+
+def _failed_queue(key: str) -> str:
+    return _failed_shard_queue(zlib.crc32(key.encode()) % PARTS)
+
+
+def _next_token(
+    cursors: dict[int, dict[str, Any] | None], more: bool
+) -> dict[int, dict[str, Any] | None] | None:
+    """Where each shard's next page starts (DynamoDB's LastEvaluatedKey form: rows marked meanwhile
+    leave the index without shifting it); None when every shard's entries were taken."""
+    if not more:
+        return None
+    return {
+        shard: None if item is None else {k: item[k] for k in ("pk", "queue", "at")}
+        for shard, item in cursors.items()
+    }
+
+
+def _entry(record: Accepted, slot: _Slot) -> dict[str, Any]:
+    return {
+        "slot": slot.slot,
+        "key": record.key,
+        "version": record.version,
+        "orderingId": record.ordering_id,
+        "eventId": record.event_id,
+        "operation": record.operation,
+        "kind": str(record.kind),
+        "subject": record.subject,
+        "attempts": record.attempts,
+        "pushedAt": record.pushed_at_ms,
+        "fileId": record.file_id,
+        "change": base64.b64encode(record.change).decode() if record.change is not None else None,
+    }
+
+
+def _row(head: dict[str, Any], slot: _Slot, part: dict[str, Any], entry: dict[str, Any]) -> Row:
+    failed = head["status"]["S"] == Status.FAILED
+    status = Status.FAILED if failed else (_derived(slot, part) or Status.CLAIMED)
+    # A verdict of VERIFIED is the part's (written with its others); any other, the head's.
+    checked = part.get("checkedAt") if status is Status.VERIFIED else head.get("checkedAt")
     return Row(
-        key=item["pk"]["S"],
-        version=number("version"),
-        ordering_id=number("orderingId"),
-        status=Status(item["status"]["S"]),
-        kind=Kind(item["kind"]["S"]),  # written with pushedAt, which every row read here has
-        operation=text("operation") or "",
-        subject=text("subject") or "",
-        event_id=text("eventId") or "",
-        pushed_at_ms=number("pushedAt"),
-        file_id=text("fileId"),
-        attempts=number("attempts"),
-        change=bytes(item["change"]["B"]) if "change" in item else None,
-        repushes=number("repushes"),
-        failure_reason=text("failureReason"),
+        key=entry["key"],
+        version=entry["version"],
+        ordering_id=entry["orderingId"],
+        status=status,
+        kind=Kind(entry["kind"]),
+        operation=entry["operation"],
+        subject=entry["subject"],
+        event_id=entry["eventId"],
+        pushed_at_ms=entry["pushedAt"],
+        file_id=entry["fileId"],
+        attempts=entry["attempts"],
+        change=base64.b64decode(entry["change"]) if entry["change"] is not None else None,
+        repushes=int(head.get("repushes", {}).get("N", "0")),
+        failure_reason=head["failureReason"]["S"] if "failureReason" in head else None,
         checked_at_ms=int(checked["N"]) if checked else None,
-    )
-
-
-def _head(item: dict[str, Any]) -> Head:
-    return Head(
-        key=item["pk"]["S"],
-        version=int(item["version"]["N"]),
-        ordering_id=int(item["orderingId"]["N"]),
-        status=Status(item["status"]["S"]),
-        attempts=int(item.get("attempts", {}).get("N", "0")),
     )

@@ -32,6 +32,7 @@ class Head:
     ordering_id: int
     status: Status
     attempts: int = 0
+    event_id: str | None = None  # the claim's event, where the ledger reports it (whole-ledger reads)
 
     def supersedes(self, version: int) -> bool:
         """True when a change of `version` must not be pushed: it is older, or already pushed."""
@@ -47,6 +48,7 @@ class Claim:
     event_type: str
     subject: str
     attempts: int
+    expires_at: int | None = None  # epoch seconds (DynamoDB TTL); None: kept until overwritten
 
 
 @dataclass(frozen=True)

@@ -291,7 +291,9 @@ class Pipeline:
     def _claim(
         self, winners: list[tuple[Source, Change]], report: BatchReport
     ) -> list[tuple[Source, Change, Claim]]:
-        heads = self.ledger.heads([change.key for _, change in winners])
+        heads = self.ledger.heads(
+            [change.key for _, change in winners], {change.key: change.version for _, change in winners}
+        )
         fresh = []
         for message, change in winners:
             head = heads.get(change.key)
@@ -310,6 +312,7 @@ class Pipeline:
         # in the future: Coveo then drops any older push of the same key that arrives late.
         ordering_id = max([self.clock_ms(), *(h.ordering_id + 1 for h in heads.values())])
         claims = []
+        expires_at = self.clock_ms() // 1000 + self.settings.ledger_ttl_days * 24 * 3600
         for _, change in fresh:
             head = heads.get(change.key)
             attempts = head.attempts + 1 if head is not None and head.version == change.version else 1
@@ -322,6 +325,7 @@ class Pipeline:
                     change.event_type,
                     change.subject,
                     attempts,
+                    expires_at,
                 )
             )
         claimed = []

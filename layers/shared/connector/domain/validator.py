@@ -136,6 +136,7 @@ class Validator:
             self._repush_retriable(now, report, remaining_s)
             self._sample_permissions(verified_items, report)
         finally:
+            self.ledger.flush()  # the verdicts held back to be written together
             report.coveo_requests = self.coveo.requests_sent - before
         return report
 
@@ -438,6 +439,7 @@ def repush_stored_changes(
             )
         elif outcome.disposition is Disposition.DEAD_LETTERED:
             ledger.settle(row, Status.FAILED, reason=f"re-push refused: {outcome.reason}", now_ms=now_ms)
+    ledger.flush()
     return outcomes
 
 

@@ -14,6 +14,7 @@ from coveo_push_api import CoveoClient, PushLimits
 
 from ..adapters.dynamodb_ledger import LEDGER_CONCURRENCY, DynamoDBLedger
 from ..adapters.s3_content import S3Content
+from ..adapters.s3_ledger_entries import S3LedgerEntries
 from ..adapters.secrets import SecretApiKey
 from ..adapters.sqs_dead_letters import SqsDeadLetters
 from ..domain.events import Kind
@@ -64,7 +65,8 @@ class Runtime:
 
         # One connection per concurrent ledger write (boto3's default pool holds 10).
         client = self.client("dynamodb", config=Config(max_pool_connections=LEDGER_CONCURRENCY))
-        return DynamoDBLedger(client, self.settings.ledger_table, LEDGER_CONCURRENCY)
+        entries = S3LedgerEntries(self.client("s3"), self.settings.ledger_bucket)
+        return DynamoDBLedger(client, self.settings.ledger_table, LEDGER_CONCURRENCY, entries=entries)
 
     def pipeline(self, kind: Kind, function_name: str) -> Pipeline:
         settings = self.settings

@@ -36,6 +36,8 @@ class ConnectorSettings(BaseModel):
     base_url: str | None = Field(default=None, alias="COVEO_BASE_URL")  # the local emulator
     api_key_secret: str = Field(alias="COVEO_API_KEY_SECRET", min_length=1)  # a Secrets Manager name or ARN
     ledger_table: str = Field(alias="LEDGER_TABLE", min_length=1)
+    # Where the ledger keeps what it records of each accepted change (one object per batch).
+    ledger_bucket: str = Field(alias="LEDGER_BUCKET", min_length=1)
     item_dead_letter_queue_url: str = Field(alias="ITEM_DEAD_LETTER_QUEUE_URL", min_length=1)
     identity_dead_letter_queue_url: str = Field(alias="IDENTITY_DEAD_LETTER_QUEUE_URL", min_length=1)
     max_container_bytes: int | None = Field(default=None, alias="MAX_CONTAINER_BYTES", ge=1024)

@@ -1,0 +1,96 @@
+"""The DynamoDB ledger's layout under a batch of 10,000 changes to distinct keys, as the pipeline
+writes it: one conditional write per change, and the pending work spread over the index's
+partition key values, none holding more than its share (a hot index partition throttles the table).
+
+The DynamoDB client records what it is asked to write (moto would take minutes for 10,000 claims;
+tests/pipeline/test_dynamodb_ledger.py reads a smaller batch back through moto's real index)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from connector.adapters.dynamodb_ledger import PARTS, DynamoDBLedger
+from connector.domain.pipeline import Disposition, Message
+from tests import worked_example as wx
+
+from .conftest import make_pipeline
+
+COUNT = 10_000
+# No index partition key value may hold more than this share of the pending rows.
+MAX_SHARE = 0.10
+
+
+class RecordingDynamoDB:
+    """Answers like an empty table and keeps every write."""
+
+    class exceptions:
+        ClientError = ClientError
+
+        class ConditionalCheckFailedException(Exception):
+            pass
+
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        return {"Responses": {}}
+
+    def update_item(self, **request: Any) -> dict[str, Any]:
+        self.updates.append(request)
+        return {}
+
+
+class KeptEntries:
+    def __init__(self) -> None:
+        self.objects: dict[str, list[dict[str, Any]]] = {}
+
+    def put(self, batch: str, entries: list[dict[str, Any]]) -> str:
+        name = f"ledger/{batch}/{len(self.objects)}"
+        self.objects[name] = entries
+        return name
+
+    def get(self, name: str) -> list[dict[str, Any]]:
+        return self.objects.get(name, [])
+
+
+def body(n: int) -> str:
+    data = {
+        "documentId": f"file://layout/{n}.txt",
+        "version": 1,
+        "document": {"data": f"doc {n}", "permissions": wx.item_wire()["permissions"]},
+    }
+    return json.dumps(
+        {"specversion": "1.0", "id": f"e-{n}", "source": "t", "type": "item.upserted", "data": data}
+    )
+
+
+def test_ten_thousand_changes_cost_one_conditional_write_each_and_spread_their_pending_work() -> None:
+    db, entries = RecordingDynamoDB(), KeptEntries()
+    pipeline = make_pipeline("item")
+    pipeline.ledger = DynamoDBLedger(db, "ledger", entries=entries)
+    report = pipeline.process([Message(f"m{n}", body(n)) for n in range(COUNT)], lambda: 600.0)
+    assert report.count(Disposition.PUSHED) == COUNT
+
+    heads = [u for u in db.updates if not u["Key"]["pk"]["S"].startswith("acc#")]
+    parts = [u for u in db.updates if u["Key"]["pk"]["S"].startswith("acc#")]
+    # One conditional write per change, on its own head; no head joins the index.
+    assert Counter(u["Key"]["pk"]["S"] for u in heads) == {
+        f"item#file://layout/{n}.txt": 1 for n in range(COUNT)
+    }
+    assert all("ConditionExpression" in u for u in heads)
+    assert all(":q" not in u["ExpressionAttributeValues"] for u in heads)
+    # Acceptance: one object and PARTS small part updates for the whole batch.
+    assert len(entries.objects) == 1 and len(parts) == PARTS
+
+    pending: Counter[str] = Counter()
+    for update in parts:
+        values = update["ExpressionAttributeValues"]
+        pending[values[":q"]["S"]] += len(values[":slots"]["NS"])
+    assert sum(pending.values()) == COUNT
+    assert len(pending) == PARTS
+    share = max(pending.values()) / COUNT
+    assert share <= MAX_SHARE, pending
