@@ -11,6 +11,7 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
 
 from connector.adapters.dynamodb_ledger import PARTS, DynamoDBLedger
@@ -94,3 +95,15 @@ def test_ten_thousand_changes_cost_one_conditional_write_each_and_spread_their_p
     assert len(pending) == PARTS
     share = max(pending.values()) / COUNT
     assert share <= MAX_SHARE, pending
+
+
+@pytest.mark.parametrize(("count", "parts"), [(1, 1), (6, 1), (32, 1), (33, 2), (100, 4), (600, PARTS)])
+def test_a_batch_takes_a_part_per_32_changes_up_to_parts(count: int, parts: int) -> None:
+    """Each part is a write and an index entry: six 1 MB items share one, a big batch spreads."""
+    db = RecordingDynamoDB()
+    pipeline = make_pipeline("item")
+    pipeline.ledger = DynamoDBLedger(db, "ledger", entries=KeptEntries())
+    pipeline.process([Message(f"m{n}", body(n)) for n in range(count)], lambda: 600.0)
+    written = [u for u in db.updates if u["Key"]["pk"]["S"].startswith("acc#")]
+    assert len(written) == parts
+    assert len({u["ExpressionAttributeValues"][":q"]["S"] for u in written}) == parts  # on distinct shards

@@ -101,13 +101,13 @@ def test_a_repush_that_is_not_accepted_leaves_its_row_where_the_validator_reads(
 def test_pending_work_is_spread_over_the_index_and_leaves_it_once_verified(
     moto_server: MotoServer, local_resources: LocalResources
 ) -> None:
-    """Through moto's real index: a batch's pending rows sit in PARTS partition key values, the
-    validator reads them all back oldest first, and verified rows leave the index."""
+    """Through moto's real index: small batches' parts are dealt round the PARTS partition key
+    values, the validator reads them all back oldest first, and verified rows leave the index."""
     ledger = dynamodb_ledger(moto_server, local_resources)
     claims = [claim(f"item#spread/{n:03d}", 1, 100) for n in range(160)]
-    for batch in range(4):  # four invocations of 40 changes, a second apart
-        these = claims[batch * 40 : (batch + 1) * 40]
-        assert ledger.claim_many(these) == [ClaimResult.CLAIMED] * 40
+    for batch in range(20):  # twenty invocations of 8 changes (one part each), a second apart
+        these = claims[batch * 8 : (batch + 1) * 8]
+        assert ledger.claim_many(these) == [ClaimResult.CLAIMED] * 8
         ledger.record_accepted(
             [dataclasses.replace(accepted(c), pushed_at_ms=1_000 * (batch + 1)) for c in these]
         )

@@ -7,10 +7,11 @@ Items of the table (one partition key, `pk`):
   Written once per change, by the claim; the validator writes it only for a failure or a re-push.
 - **acceptance part** `pk = acc#<batch>#<part>`: of one claim batch, the slots Coveo accepted
   (`accepted`), those the validator settled (`done`) and verified (`verified`), and the S3 objects
-  with their entries. Slots are spread over PARTS parts, so a batch of 10,000 changes is 16 small
-  items. While a part has unsettled slots it carries `queue = pending#<part>` and `at` (its first
-  push time): the sparse, keys-only index `pending` lists the work, spread over PARTS partition
-  key values, oldest first in each.
+  with their entries. A batch's slots are dealt over up to PARTS parts (one per 32 slots), so a
+  batch of 10,000 changes is 16 small items and one of 6 is one. While a part has unsettled slots
+  it carries `queue = pending#<shard>` and `at` (its first push time): the sparse, keys-only index
+  `pending` lists the work, spread over PARTS partition key values (each container deals its
+  batches' parts round the shards), oldest first in each.
 - **entries** in S3 (`S3LedgerEntries`): per accepted change its subject, event id, operation,
   push time, file ids and stored change, one object per acceptance.
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import heapq
+import random
 import threading
 import uuid
 import zlib
@@ -41,6 +43,9 @@ PENDING_INDEX = "pending"
 # Index partition key values the pending work (and the failures) are spread over: a batch of any
 # size writes at most PARTS part items, one per value, so no value takes more than its share.
 PARTS = 16
+# Slots per part before a batch takes another part: each part costs a write and an index entry, so
+# a small batch (six 1 MB items) takes one; a batch of 512 or more takes all PARTS.
+SLOTS_PER_PART = 32
 # Concurrent requests per invocation (the boto3 client is thread-safe; its connection pool is sized
 # to match in runtime.py).
 LEDGER_CONCURRENCY = 16
@@ -58,14 +63,16 @@ _HEAD_ATTRIBUTES = "pk, version, orderingId, #status, attempts, #batch, slot"
 
 @dataclass(frozen=True)
 class _Slot:
-    """Where one claim sits: its claim batch, its slot, and so its acceptance part."""
+    """Where one claim sits: its claim batch, its slot, and so its acceptance part. The batch id
+    says how many parts the batch has and the shard of its first part: `<id>.<parts>.<shard>`."""
 
     batch: str
     slot: int
 
     @property
     def part(self) -> str:
-        return f"acc#{self.batch}#{self.slot % PARTS:02d}"
+        parts = int(self.batch.split(".")[1])
+        return f"acc#{self.batch}#{self.slot % parts:02d}"
 
 
 class DynamoDBLedger:
@@ -88,6 +95,9 @@ class DynamoDBLedger:
         self._lock = threading.Lock()
         # (key, version, orderingId) → slot, for the claim batches this container made.
         self._claimed: OrderedDict[str, dict[tuple[str, int, int], _Slot]] = OrderedDict()
+        # The shard this container gives its next batch's first part: dealt round, from a random
+        # start so that containers do not all begin on the same one.
+        self._next_shard = random.randrange(PARTS)
         # Validator marks waiting for `flush`: part → (done slots, verified slots, when checked).
         self._marks: dict[str, tuple[set[int], set[int], int]] = {}
         # Where the rows this ledger handed out sit (mark, reopen and settle need it).
@@ -136,7 +146,10 @@ class DynamoDBLedger:
         )
 
     def _new_batch(self, claims: Sequence[Claim]) -> dict[tuple[str, int, int], _Slot]:
-        batch = uuid.uuid4().hex[:20]
+        parts = min(PARTS, max(1, -(-len(claims) // SLOTS_PER_PART)))
+        with self._lock:
+            shard, self._next_shard = self._next_shard, (self._next_shard + parts) % PARTS
+        batch = f"{uuid.uuid4().hex[:16]}.{parts}.{shard}"
         slots = {(c.key, c.version, c.ordering_id): _Slot(batch, i) for i, c in enumerate(claims)}
         with self._lock:
             self._claimed[batch] = slots
@@ -219,7 +232,7 @@ class DynamoDBLedger:
             ExpressionAttributeValues={
                 ":slots": {"NS": [str(slot.slot) for _, slot in entries]},
                 ":obj": {"SS": [obj]},
-                ":q": {"S": _pending_queue(part)},
+                ":q": {"S": _pending_queue_of(part)},
                 ":at": {"N": str(min(record.pushed_at_ms for record, _ in entries))},
                 ":k": {"S": str(entries[0][0].kind)},
                 ":ttl": {"N": str(max(record.expires_at for record, _ in entries))},
@@ -437,7 +450,7 @@ class DynamoDBLedger:
     # --- pages --------------------------------------------------------------------------------------
 
     def _pending_page(self, before: int | None, limit: int, token: object | None) -> Page:
-        merged, cursors, more = self._merged(_pending_queue, before, limit, token)
+        merged, cursors, more = self._merged(_pending_shard_queue, before, limit, token)
         taken: list[tuple[str, dict[str, Any]]] = []
         count, stopped = 0, False
         for start in range(0, len(merged), 100):
@@ -703,9 +716,15 @@ def _derived(slot: _Slot, part: dict[str, Any] | None) -> Status | None:
     return Status.VERIFIED if slot.slot in _numbers(part, "verified") else Status.ACCEPTED
 
 
-def _pending_queue(part_or_shard: str | int) -> str:
-    shard = part_or_shard if isinstance(part_or_shard, int) else int(part_or_shard.rsplit("#", 1)[1])
+def _pending_shard_queue(shard: int) -> str:
     return f"pending#{shard:02d}"
+
+
+def _pending_queue_of(part: str) -> str:
+    """`acc#<id>.<parts>.<shard>#<n>` → the shard of part n: its batch's first shard, plus n."""
+    batch, number = part.split("#")[1:3]
+    first = int(batch.split(".")[2])
+    return _pending_shard_queue((first + int(number)) % PARTS)
 
 
 def _failed_shard_queue(shard: int) -> str:
