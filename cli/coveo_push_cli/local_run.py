@@ -480,6 +480,11 @@ def _report(
             f"{i['type']} {i['name']}": i["state"]
             for i in state["identities"].get(stack.coveo.provider_id, [])
         },
+        # Every key's state as the ledger reads it: a push left CLAIMED after a drained run is one
+        # Coveo never answered (its message retried, or dead-lettered on its last delivery).
+        "ledger": dict(
+            sorted(Counter(state.status.value for state in stack.runtime.ledger().all_rows()).items())
+        ),
         "validator": {
             "verified": totals.verified,
             "failed": totals.failed,

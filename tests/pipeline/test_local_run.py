@@ -46,6 +46,7 @@ def test_worked_example_lands_and_the_report_says_so(
         "failed": 0,
         "pending": 0,
     }
+    assert report["ledger"] == {"VERIFIED": 5}  # every key's state as the ledger reads it back
     assert report["requests"]["byRoute"][SINGLE_PUSH] == 1
     assert report["requests"]["total"] == sum(report["requests"]["byRoute"].values())
     assert (report["timedOut"], report["ok"]) == (False, True)
