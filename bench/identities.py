@@ -22,6 +22,6 @@ def measure(
             )
         if attempt < connector_runs:
             events = (workload.group_event(workload.group(i)) for i in range(count))
-            runs["connector"].append(run_connector(servers, "IdentityQueue", events))
+            runs["connector"].append(run_connector(servers, "IdentityQueue", events, validate=True))
             log(f"  {count} groups: connector run {attempt + 1}: {_brief(runs['connector'][-1])}")
     return {name: summarize(results) for name, results in runs.items()}, runs

@@ -2,7 +2,8 @@
 
 A small item is about 1 KB of body (title, author, metadata, ~750 characters of text) with three
 permission identities: its team's group (our provider), its owner (allowed) and one denied user
-(Email Security Provider). A large item carries 1,000,000 characters of text. A group change is a
+(Email Security Provider); `item_identities` lists them, for the identities Coveo must know before
+it indexes the items. A large item carries 1,000,000 characters of text. A group change is a
 group of our provider with four members.
 """
 
@@ -80,10 +81,25 @@ def item(index: int, *, large: bool = False) -> dict[str, Any]:
         "fileExtension": ".txt",
         "data": _text(rng, LARGE_TEXT_CHARS if large else SMALL_TEXT_CHARS),
         "metadata": {"category": rng.choice(["kb", "policy", "report"]), "tags": ["bench", f"t{index % 13}"]},
+        **_permission_names(index),
+    }
+
+
+def _permission_names(index: int) -> dict[str, str]:
+    return {
         "allowedGroup": f"team-{index % 50}",
         "allowedUser": f"owner{index % 97}@example.com",
         "deniedUser": f"contractor{index % 31}@example.com",
     }
+
+
+def item_identities(count: int) -> tuple[list[str], list[str]]:
+    """What items 0..count-1 name in their permissions: the groups of our provider and the users of
+    the Email Security Provider, each once. Coveo indexes an item only once it knows them all."""
+    names = [_permission_names(i) for i in range(count)]
+    groups = sorted({n["allowedGroup"] for n in names})
+    users = sorted({n[k] for n in names for k in ("allowedUser", "deniedUser")})
+    return groups, users
 
 
 def item_event(fields: dict[str, Any]) -> dict[str, Any]:

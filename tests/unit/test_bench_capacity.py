@@ -20,6 +20,7 @@ from bench.capacity import (
     storage,
     value_size,
 )
+from bench.cost import PRICES, metered_between, per_million
 
 # A table keyed on pk with a GSI on (status, pushedAt) projecting ALL, as the ledger's was.
 TABLE = TableShape.from_description(
@@ -198,3 +199,124 @@ def test_the_meter_keeps_totals_per_table_operation_and_kind() -> None:
     assert snap["buckets"]["b"]["operations"]["PutObject"] == {"requests": 1, "bytes": 5}
     meter.reset()
     assert meter.snapshot() == {"tables": {}, "buckets": {}}
+
+
+# --- the validator's share (bench/cost.py): what was metered between two answers -------------------
+
+
+def test_what_the_validator_consumed_is_the_meter_after_it_less_before_it() -> None:
+    meter = Meter()
+    meter.write("t", "UpdateItem", "item", bill_write(TABLE, None, padded(100, status=s("A"), pushedAt=n(1))))
+    meter.s3("b", "PutObject", 500)
+    before = meter.snapshot()
+    # The validator: a query of the index, a verdict that moves the row in the index, a read of S3.
+    meter.read("t", "Query", "item", rru=0.5, items=2, read_bytes=40, index="byStatus")
+    after_image = padded(100, status=s("V"), pushedAt=n(1))
+    meter.write(
+        "t", "UpdateItem", "item", bill_write(TABLE, padded(100, status=s("A"), pushedAt=n(1)), after_image)
+    )
+    meter.s3("b", "GetObject", 500)
+    metered = metered_between(before, meter.snapshot())
+
+    (query, update) = sorted(metered["tables"]["t"]["operations"], key=lambda o: o["operation"])
+    assert (query["operation"], query["index"], query["requests"], query["rru"]) == (
+        "Query",
+        "byStatus",
+        1,
+        0.5,
+    )
+    assert (update["requests"], update["wru"], update["index_wru"]) == (1, 1.0, {"byStatus": 2.0})
+    assert metered["buckets"] == {"b": {"operations": {"GetObject": {"requests": 1, "bytes": 500}}}}
+    assert metered_between(before, before) == {"tables": {}, "buckets": {}}
+
+
+def test_the_validator_is_billed_apart_and_added_to_the_total() -> None:
+    def table(operations: list[dict[str, Any]], items: int) -> dict[str, Any]:
+        return {
+            "operations": operations,
+            "storage": {
+                "items": items,
+                "table_bytes": 200 * items,
+                "indexes": {"byStatus": {"global": True, "projection": "ALL", "items": items, "bytes": 100}},
+                "pitr": False,
+                "pitr_bytes": 200 * items,
+                "ttl_days_mean": None,
+            },
+        }
+
+    def op(
+        operation: str, requests: int, *, wru: float = 0.0, rru: float = 0.0, index: str | None = None
+    ) -> dict[str, Any]:
+        return {
+            "operation": operation,
+            "index": index,
+            "kind": "item",
+            "requests": requests,
+            "items": requests,
+            "wru": wru,
+            "index_wru": {"byStatus": wru} if wru else {},
+            "rru": rru,
+            "failed_conditions": 0,
+            "bytes_written": 0,
+            "bytes_read": 0,
+        }
+
+    pushed = {"tables": {"t": table([op("UpdateItem", 10, wru=10.0)], 10)}, "buckets": {}}
+    validated = {
+        "tables": {
+            "t": table([op("UpdateItem", 12, wru=12.0), op("Query", 1, rru=0.5, index="byStatus")], 10)
+        },
+        "buckets": {},
+    }
+    run = {
+        "items": 10,
+        "aws": {"sqsBilledRequests": 3},
+        "send": {"sqsBilledRequests": 1},
+        "handler_seconds": 1.0,
+        "invocations": 1,
+        "stdout_bytes": 0,
+        "requests": 2,
+        "resources": {"tables": {"LedgerTable": "t"}, "buckets": {}},
+        "validator": {
+            "capacity": validated,
+            "function": {"memory_mb": 512},
+            "handler_seconds": 0.5,
+            "stdout_bytes": 0,
+            "requests": 3,
+            "requests_by_route": {},
+            "invocations": 1,
+            "verified": 10,
+            "failed": 0,
+            "repushed": 0,
+            "pending": 0,
+        },
+    }
+    billed = per_million(run, pushed, 1024)
+    alone = per_million({k: v for k, v in run.items() if k != "validator"}, pushed, 1024)
+
+    assert billed["total_without_validator"] == alone["total"]
+    assert billed["units_per_change"]["validator"] == {
+        "UpdateItem item": {"calls": 0.2, "wru": 0.2, "index_wru": 0.2},
+        "Query byStatus item": {"calls": 0.1, "rru": 0.05},
+    }
+    assert billed["units_per_change"]["UpdateItem item"] == alone["units_per_change"]["UpdateItem item"]
+    validator = billed["validator"]
+    # 4 write units and 0.5 read units for 10 changes, per million; 0.5 s at 512 MB.
+    assert billed["usd"]["validator_dynamodb_writes"] == round(
+        4 / 10 * 1e6 * PRICES["dynamodb_on_demand_wru"], 4
+    )
+    assert billed["usd"]["validator_dynamodb_reads"] == round(
+        0.5 / 10 * 1e6 * PRICES["dynamodb_on_demand_rru"], 4
+    )
+    assert billed["usd"]["validator_lambda_compute"] == round(
+        0.5 * 0.5 / 10 * 1e6 * PRICES["lambda_arm64_gb_second"], 4
+    )
+    assert validator["storage_change_usd"] == 0
+    assert validator["dynamodb_per_change"] == {
+        "wru": 0.2,
+        "index_wru": {"byStatus": 0.2},
+        "rru": 0.05,
+        "failed_conditions": 0.0,
+    }
+    assert billed["total"] == pytest.approx(alone["total"] + validator["usd"], abs=1e-3)
+    assert billed["total"] == pytest.approx(sum(billed["usd"].values()), abs=1e-3)
