@@ -411,12 +411,19 @@ class DynamoDBLedger:
                 ":q": {"S": _failed_queue(row.key)},
                 ":at": {"N": str(row.pushed_at_ms)},
             }
+        # Its push kept aside by a reopen; or, for a claim Coveo never accepted, the claim itself
+        # (an accepted push that holds the head has nothing to settle).
+        kept_aside = "prevBatch = :b AND prevSlot = :s"
+        part = self._parts({slot.part}, consistent=True).get(slot.part)
+        which = (
+            kept_aside
+            if slot.slot in _numbers(part, "accepted")
+            else f"(({kept_aside}) OR (#batch = :b AND slot = :s))"
+        )
         settled = self._conditional_update(
             row.key,
             update + " REMOVE prevBatch, prevSlot",
-            # Its push kept aside by a reopen, or a claim of it never accepted.
-            "version = :v AND #status = :claimed AND "
-            "((prevBatch = :b AND prevSlot = :s) OR (#batch = :b AND slot = :s))",
+            f"version = :v AND #status = :claimed AND {which}",
             values,
         )
         if settled and status is Status.FAILED:
