@@ -342,3 +342,27 @@ def test_a_ledger_answering_too_few_claims_loses_no_message() -> None:
     # Every message has an outcome: one missing would be deleted from the queue unprocessed.
     assert set(report.outcomes) == {"m0", "m1", "m2"}
     assert {o.disposition for o in report.outcomes.values()} == {Disposition.RETRY}
+
+
+class ClaimsKept(InMemoryLedger):
+    """Keeps every claim as the pipeline asked the ledger to write it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: list[Claim] = []
+
+    def claim_many(self, claims: Sequence[Claim]) -> list[Any]:
+        self.claims += claims
+        return super().claim_many(claims)
+
+
+@pytest.mark.parametrize(("overrides", "days"), [({}, 30), ({"ledger_ttl_days": 9}, 9)])
+def test_a_claim_expires_after_the_ledger_ttl_as_its_accepted_push_does(
+    overrides: dict[str, Any], days: int
+) -> None:
+    """The claim writes the key's head: it carries the TTL too, so a key whose push Coveo never
+    accepted does not stay in the table for ever."""
+    pipeline = fixed(make_pipeline("item", **overrides))
+    pipeline.ledger = ledger = ClaimsKept()
+    assert run(pipeline, event(1), event(2)).count(Disposition.PUSHED) == 2
+    assert [c.expires_at for c in ledger.claims] == [NOW // 1000 + days * 24 * 3600] * 2

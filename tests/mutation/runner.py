@@ -77,7 +77,7 @@ TARGETS = (
     ),
     Target(
         "connector/domain/coalesce.py",
-        ("tests/unit/test_coalesce_newest_wins.py", "tests/unit/test_ledger_and_policy.py", "tests/handler"),
+        ("tests/unit/test_ledger_and_policy.py", "tests/handler"),
     ),
     Target(
         "connector/domain/validator.py",
@@ -85,11 +85,29 @@ TARGETS = (
             "tests/unit/test_validator_verdicts.py",
             "tests/unit/test_validator.py",
             "tests/unit/test_public_by_accident.py",
+            "tests/handler/test_validate_pushes.py",
+            "tests/unit/test_settings_flow.py",
+            *UNIT,
+        ),
+    ),
+    Target(
+        "connector/domain/stored_change.py",
+        (
+            "tests/unit/test_stored_change.py",
+            "tests/unit/test_public_by_accident.py",
+            "tests/handler/test_pipeline_edges.py",
+            "tests/unit/test_validator_verdicts.py",
+            "tests/unit/test_validator.py",
+            *UNIT,
         ),
     ),
     Target(
         "connector/adapters/dynamodb_ledger.py",
-        ("tests/pipeline/test_dynamodb_ledger_conditions.py", "tests/pipeline/test_dynamodb_ledger.py"),
+        (
+            "tests/pipeline/test_dynamodb_ledger_conditions.py",
+            "tests/pipeline/test_dynamodb_ledger.py",
+            "tests/handler/test_ledger_layout.py",
+        ),
         expression_strings=True,
     ),
     Target(
@@ -119,7 +137,10 @@ TARGETS = (
         "connector/domain/strict_json.py",
         ("tests/unit/test_strict_json.py", "tests/unit/test_boundary.py", *UNIT),
     ),
-    Target("connector/domain/pipeline.py", ("tests/handler", "tests/unit/test_boundary.py", *UNIT)),
+    Target(
+        "connector/domain/pipeline.py",
+        ("tests/handler", "tests/unit/test_boundary.py", "tests/unit/test_settings_flow.py", *UNIT),
+    ),
     Target(
         "connector/domain/policy.py",
         (
@@ -298,7 +319,9 @@ def run_target(
     report.baseline_s = baselines[tests]
     # Generous against a loaded machine; a mutant that loops forever still ends in bounded time.
     timeout_s = max(30.0, 4 * report.baseline_s + 15)
-    source = (ROOT / "layers/shared" / target.module).read_text()
+    # The module as the workers' copies have it: the tree may change while a run goes on (others
+    # edit it), and a mutant of a newer module spliced into an older copy would test nothing.
+    source = (workspace.all[0] / "layers/shared" / target.module).read_text()
     todo = mutants(target.module, source, expression_strings=target.expression_strings)
     progress(f"{target.module}: {len(todo)} mutants (tests take {report.baseline_s:.1f} s unmutated)")
 

@@ -575,3 +575,102 @@ def test_an_item_open_to_anonymous_users_with_an_unreadable_stored_change_is_a_f
     assert report.unexpected_public == 1
     assert report.warnings[0].security
     assert report.warnings[0].text.startswith("SECURITY: file://a lets anonymous users in")
+
+
+# --- found by mutation testing (issue 14) ----------------------------------------------------------
+
+
+def test_an_identity_disabled_after_an_upsert_is_not_re_pushed_even_with_re_pushes_left() -> None:
+    """A DISABLED cache entry is not a cause that passes by itself: pushing the same upsert again
+    would not change it, so the row fails at once even where a re-push pipeline is at hand."""
+    ledger, reader = InMemoryLedger(), Reader()
+    identity(ledger, "USER", "alice")
+    reader.cache = {"USER alice": SecurityCacheEntity(state="DISABLED")}
+    repusher = Repusher()
+    report = validator(ledger, reader, repush=repusher).run()
+    assert (report.failed, report.repushed, report.pending) == (1, 0, 0)
+    assert repusher.batches == []
+    assert status(ledger, f"identity#{PROVIDER}#USER#alice") == (
+        Status.FAILED,
+        "security cache shows the identity DISABLED after it was pushed",
+    )
+
+
+@pytest.mark.parametrize(
+    ("error_detail", "result", "reason"),
+    [
+        ("Member bob is unknown.", "ERROR", "security cache IN_ERROR: Member bob is unknown."),
+        (None, "Could not expand the group.", "security cache IN_ERROR: Could not expand the group."),
+        (None, None, "security cache IN_ERROR: no detail"),
+    ],
+)
+def test_an_identity_in_error_fails_with_the_caches_most_precise_words(
+    error_detail: str | None, result: str | None, reason: str
+) -> None:
+    """The row's reason (what `coveo-push failures` shows) is the cache's error detail, else its last
+    update result, else says there was none."""
+    ledger, reader = InMemoryLedger(), Reader()
+    identity(ledger, "USER", "alice")
+    reader.cache = {
+        "USER alice": SecurityCacheEntity(
+            state="IN_ERROR", last_update_error_detail=error_detail, last_update_result=result
+        )
+    }
+    report = validator(ledger, reader).run()
+    assert (report.failed, report.identities_in_error) == (1, 1)
+    assert status(ledger, f"identity#{PROVIDER}#USER#alice") == (Status.FAILED, reason)
+    assert report.failures[0]["reason"] == reason
+
+
+class HoldingLedger(InMemoryLedger):
+    """Holds back what the DynamoDB ledger holds back until `flush`: VERIFIED marks, and the part's
+    record that a push settled FAILED is done (both written per acceptance part, together)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[Callable[[], object]] = []
+        self.done: set[str] = set()  # keys whose acceptance part records them settled
+
+    def mark(self, row: Row, status: Status, *, reason: str | None, now_ms: int) -> bool:
+        if status is not Status.VERIFIED:
+            return super().mark(row, status, reason=reason, now_ms=now_ms)
+        self.held.append(lambda: InMemoryLedger.mark(self, row, status, reason=reason, now_ms=now_ms))
+        return True
+
+    def settle(self, row: Row, status: Status, *, reason: str, now_ms: int) -> bool:
+        settled = super().settle(row, status, reason=reason, now_ms=now_ms)
+        if settled and status is Status.FAILED:
+            self.held.append(lambda: self.done.add(row.key))
+        return settled
+
+    def flush(self) -> None:
+        held, self.held = self.held, []
+        for write in held:
+            write()
+
+
+def test_a_run_writes_the_verdicts_a_ledger_held_back() -> None:
+    ledger, reader = HoldingLedger(), Reader()
+    item(ledger, "file://a")
+    reader.entries = [log("file://a", "INDEXING", "COMPLETED", T0 + 1_000)]
+    assert validator(ledger, reader).run().verified == 1
+    assert ledger.held == []
+    assert status(ledger, "item#file://a") == (Status.VERIFIED, None)
+
+
+def test_a_re_push_refused_outside_a_validator_run_leaves_nothing_held_back() -> None:
+    """`coveo-push redrive --repush` calls repush_stored_changes with no validator run around it:
+    what the ledger held back (the refused push's part recording it done, so the part leaves the
+    pending index) is written before it returns."""
+    ledger = HoldingLedger()
+    row = item(ledger, "file://a")
+    outcomes = repush_stored_changes(
+        [(row, "why")],
+        ledger,
+        Repusher(Disposition.DEAD_LETTERED, "bad permissions"),
+        now_ms=T0 + MINUTE,
+        source="coveo-push/operator",
+    )
+    assert outcomes["item#file://a"].disposition is Disposition.DEAD_LETTERED  # type: ignore[union-attr]
+    assert (ledger.held, ledger.done) == ([], {"item#file://a"})
+    assert status(ledger, "item#file://a") == (Status.FAILED, "re-push refused: bad permissions")
