@@ -13,6 +13,7 @@ from aws_simulator.cloudformation import LocalResources
 from aws_simulator.moto_server import MotoServer
 from connector.adapters.dynamodb_ledger import PENDING_INDEX, DynamoDBLedger
 from connector.domain.ledger import Accepted, Claim, ClaimResult, Head, Row, Status
+from tests import ledger_transitions as lt
 
 from .stack import dynamodb_ledger
 
@@ -36,15 +37,6 @@ def accepted(c: Claim, pushed_at_ms: int = 1_000) -> Accepted:
         b"x",
         2_000_000_100,
     )
-
-
-def pushed(ledger: DynamoDBLedger, key: str, version: int, ordering: int, pushed_at_ms: int = 1_000) -> Row:
-    c = claim(key, version, ordering)
-    assert ledger.claim_many([c]) == [ClaimResult.CLAIMED]
-    ledger.record_accepted([accepted(c, pushed_at_ms)])
-    row = ledger.get(key)
-    assert row is not None and row.status is Status.ACCEPTED
-    return row
 
 
 def raw(moto_server: MotoServer, resources: LocalResources, pk: str) -> dict[str, Any]:
@@ -76,8 +68,8 @@ def ledger(moto_server: MotoServer, local_resources: LocalResources) -> DynamoDB
 def test_a_superseded_push_is_settled_at_the_next_read_and_its_part_leaves_the_index(
     ledger: DynamoDBLedger, moto_server: MotoServer, local_resources: LocalResources
 ) -> None:
-    pushed(ledger, "item#sup", 1, 10)
-    newer = pushed(ledger, "item#sup", 2, 20, pushed_at_ms=2_000)
+    lt.pushed(ledger, "item#sup", 1, 10)
+    newer = lt.pushed(ledger, "item#sup", 2, 20, pushed_at_ms=2_000)
     assert len(indexed(moto_server, local_resources, "pending")) == 2
     rows = ledger.rows_with_status(Status.ACCEPTED).rows
     assert [(r.key, r.version) for r in rows] == [("item#sup", 2)]  # the older push is not checked
@@ -90,7 +82,7 @@ def test_a_superseded_push_is_settled_at_the_next_read_and_its_part_leaves_the_i
 def test_a_failure_is_listed_from_the_failed_index_and_leaves_it_when_a_newer_version_is_claimed(
     ledger: DynamoDBLedger, moto_server: MotoServer, local_resources: LocalResources
 ) -> None:
-    row = pushed(ledger, "item#fail", 1, 10, pushed_at_ms=1_500)
+    row = lt.pushed(ledger, "item#fail", 1, 10, pushed_at_ms=1_500)
     assert ledger.mark(row, Status.FAILED, reason="REJECTED", now_ms=2_000)
     ledger.flush()
     assert indexed(moto_server, local_resources, "failed") == ["item#fail"]
@@ -112,7 +104,7 @@ def test_a_failure_is_listed_from_the_failed_index_and_leaves_it_when_a_newer_ve
 def test_settle_gives_back_only_the_push_the_reopen_kept_aside(
     ledger: DynamoDBLedger, moto_server: MotoServer, local_resources: LocalResources
 ) -> None:
-    first = pushed(ledger, "item#s/a", 1, 10)
+    first = lt.pushed(ledger, "item#s/a", 1, 10)
     assert ledger.reopen(first, reason="retriable", now_ms=5_000)
     # The re-push claims (a new batch) but is not accepted: settle restores the first push.
     assert ledger.claim_many([claim("item#s/a", 1, 11)]) == [ClaimResult.CLAIMED]
@@ -133,7 +125,7 @@ def test_settle_gives_back_only_the_push_the_reopen_kept_aside(
 def test_a_settled_failure_is_listed_and_its_part_leaves_the_pending_index(
     ledger: DynamoDBLedger, moto_server: MotoServer, local_resources: LocalResources
 ) -> None:
-    row = pushed(ledger, "item#sf", 1, 10, pushed_at_ms=1_200)
+    row = lt.pushed(ledger, "item#sf", 1, 10, pushed_at_ms=1_200)
     ledger.reopen(row, reason="retriable", now_ms=5_000)
     assert ledger.settle(row, Status.FAILED, reason="re-push refused", now_ms=6_000) is True
     ledger.flush()
@@ -150,7 +142,9 @@ def test_a_settled_failure_is_listed_and_its_part_leaves_the_pending_index(
 def test_heads_and_parts_expire_with_the_ledger_ttl(
     ledger: DynamoDBLedger, moto_server: MotoServer, local_resources: LocalResources
 ) -> None:
-    pushed(ledger, "item#ttl", 1, 10)
+    c = claim("item#ttl", 1, 10)
+    ledger.claim_many([c])
+    ledger.record_accepted([accepted(c)])
     assert raw(moto_server, local_resources, "item#ttl")["expiresAt"] == {"N": "2000000000"}
     (part,) = [pk for pk in indexed(moto_server, local_resources, "pending")]
     assert raw(moto_server, local_resources, part)["expiresAt"] == {"N": "2000000100"}
@@ -159,7 +153,7 @@ def test_heads_and_parts_expire_with_the_ledger_ttl(
 
 
 def test_the_whole_ledger_reads_as_rows_and_heads(ledger: DynamoDBLedger) -> None:
-    pushed(ledger, "item#all/pushed", 1, 10)
+    lt.pushed(ledger, "item#all/pushed", 1, 10)
     ledger.claim_many([claim("item#all/claimed", 3, 30)])
     states = {state.key: state for state in ledger.all_rows()}
     assert isinstance(states["item#all/pushed"], Row) and states["item#all/pushed"].status is Status.ACCEPTED
