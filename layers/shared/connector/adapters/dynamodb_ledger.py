@@ -487,13 +487,10 @@ class DynamoDBLedger:
         on the way."""
         wanted: list[tuple[_Slot, dict[str, Any]]] = []
         for pk, part in parts:
-            batch = pk.split("#")[1]
-            open_slots = _numbers(part, "accepted") - _numbers(part, "done")
-            for obj in part.get("objects", {}).get("SS", []):
-                for entry in self._store().get(obj):
-                    slot = _Slot(batch, entry["slot"])
-                    if entry["slot"] in open_slots and slot.part == pk:
-                        wanted.append((slot, entry))
+            batch, entries = pk.split("#")[1], self._entries_of(part)
+            for number in sorted(_numbers(part, "accepted") - _numbers(part, "done")):
+                if number in entries:
+                    wanted.append((_Slot(batch, number), entries[number]))
         heads = self._batch_get(list({e["key"]: None for _, e in wanted}), _ROW_ATTRIBUTES, consistent=False)
         part_items = dict(parts)
         rows = []
@@ -573,14 +570,10 @@ class DynamoDBLedger:
     def _rows(
         self, heads: list[tuple[dict[str, Any], _Slot]], parts: Mapping[str, dict[str, Any] | None]
     ) -> dict[str, Row]:
-        entries: dict[tuple[str, int], dict[str, Any]] = {}
-        for batch, pk in {(slot.batch, slot.part) for _, slot in heads}:
-            for obj in (parts.get(pk) or {}).get("objects", {}).get("SS", []):
-                for entry in self._store().get(obj):
-                    entries[batch, entry["slot"]] = entry
+        entries = {pk: self._entries_of(parts.get(pk)) for pk in {slot.part for _, slot in heads}}
         rows = {}
         for item, slot in heads:
-            part, stored = parts.get(slot.part), entries.get((slot.batch, slot.slot))
+            part, stored = parts.get(slot.part), entries[slot.part].get(slot.slot)
             if part is None or stored is None or slot.slot not in _numbers(part, "accepted"):
                 continue
             if stored["key"] != item["pk"]["S"]:
@@ -645,11 +638,16 @@ class DynamoDBLedger:
     def _entry(self, slot: _Slot, part: dict[str, Any] | None) -> dict[str, Any] | None:
         if part is None or slot.slot not in _numbers(part, "accepted"):
             return None
-        for obj in part.get("objects", {}).get("SS", []):
-            for entry in self._store().get(obj):
-                if entry["slot"] == slot.slot:
-                    return entry
-        return None
+        return self._entries_of(part).get(slot.slot)
+
+    def _entries_of(self, part: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
+        """What S3 keeps of a part's pushes, by slot (an object may hold other parts' slots of its
+        batch too: slots are numbered across the batch, so they do not collide)."""
+        return {
+            entry["slot"]: entry
+            for obj in (part or {}).get("objects", {}).get("SS", [])
+            for entry in self._store().get(obj)
+        }
 
     def _open(self, slot: _Slot) -> bool:
         """Accepted and not yet settled (verified, failed, superseded), as far as this ledger knows."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from coveo_push_api import CoveoClient, PushLimits
@@ -60,12 +61,18 @@ class Runtime:
         )
         return cls(settings, client, coveo)
 
+    @cached_property
+    def s3(self) -> Any:
+        """One S3 client for the ledger's entries and the producers' content (a client costs
+        cold-start time; boto3's clients are thread-safe)."""
+        return self.client("s3")
+
     def ledger(self) -> DynamoDBLedger:
         from botocore.config import Config
 
         # One connection per concurrent ledger write (boto3's default pool holds 10).
         client = self.client("dynamodb", config=Config(max_pool_connections=LEDGER_CONCURRENCY))
-        entries = S3LedgerEntries(self.client("s3"), self.settings.ledger_bucket)
+        entries = S3LedgerEntries(self.s3, self.settings.ledger_bucket)
         return DynamoDBLedger(client, self.settings.ledger_table, LEDGER_CONCURRENCY, entries=entries)
 
     def pipeline(self, kind: Kind, function_name: str) -> Pipeline:
@@ -80,7 +87,7 @@ class Runtime:
             ledger=self.ledger(),
             dead_letters=SqsDeadLetters(self.client("sqs"), dead_letter_queue_url, function_name),
             # Only items take content by reference (data.contentRef).
-            content=S3Content(self.client("s3")) if kind == Kind.ITEM else None,
+            content=S3Content(self.s3) if kind == Kind.ITEM else None,
         )
 
     def validator(self, function_name: str) -> Validator:
