@@ -125,6 +125,45 @@ class FakeCoveo:
         self._call("push_identities", provider_id, ordering_id, payload, requests=3)
         return [BatchReceipt("file-identities", 100, {"members": len(payload[0])})]
 
+    # --- what a full sync asks beyond pushes --------------------------------------------------------
+
+    documents: int = 0  # what count_documents answers
+    identities: int = 0  # what count_identities answers
+
+    def set_source_status(self, source_id: str, status: str, *, deadline: Deadline | None = None) -> None:
+        self._call("set_source_status", source_id, None, status)
+
+    def count_documents(self, source_id: str) -> int:
+        self._call("count_documents", source_id, None)
+        return self.documents
+
+    def count_identities(self, provider_id: str) -> int:
+        self._call("count_identities", provider_id, None)
+        return self.identities
+
+    def delete_items_older_than(
+        self,
+        source_id: str,
+        ordering_id: int,
+        *,
+        queue_delay_minutes: int | None = None,
+        deadline: Deadline | None = None,
+    ) -> None:
+        self._call("delete_items_older_than", source_id, ordering_id, queue_delay_minutes)
+
+    def delete_identities_older_than(
+        self,
+        provider_id: str,
+        ordering_id: int,
+        *,
+        queue_delay_minutes: int | None = None,
+        deadline: Deadline | None = None,
+    ) -> None:
+        self._call("delete_identities_older_than", provider_id, ordering_id, queue_delay_minutes)
+
+    def named(self, name: str) -> list[CoveoCall]:
+        return [call for call in self.calls if call.name == name]
+
 
 @dataclass
 class DeadLetter:

@@ -27,8 +27,11 @@ class InMemoryLedger:
     def claim(self, claim: Claim) -> ClaimResult:
         with self._lock:
             head = self.rows.get(claim.key)
-            if head is not None and not claimable(head, claim.version, claim.ordering_id):
-                return ClaimResult.STALE if head.supersedes(claim.version) else ClaimResult.CONFLICT
+            if head is not None and not claimable(
+                head, claim.version, claim.ordering_id, claim.refresh_before
+            ):
+                stale = head.supersedes(claim.version, claim.refresh_before)
+                return ClaimResult.STALE if stale else ClaimResult.CONFLICT
             self.rows[claim.key] = Head(
                 claim.key, claim.version, claim.ordering_id, Status.CLAIMED, claim.attempts
             )

@@ -139,17 +139,18 @@ class LocalStack:
 
     # --- sending ------------------------------------------------------------------------------------
 
-    def send(self, events: Iterable[Any]) -> dict[str, int]:
-        """`item.*` to the item queue, `identity.*` to the identity queue; a string is sent as the raw
-        body (to try malformed input) to the item queue. Returns messages sent per queue."""
+    def send(self, events: Iterable[Any], scopes: dict[str, str] | None = None) -> dict[str, int]:
+        """`item.*` to the item queue, `identity.*` to the identity queue, `sync.*` to the queue of
+        their scope; a string is sent as the raw body (to try malformed input) to the item queue.
+        `scopes` (syncId → scope, filled in as `sync.started` events go by, and kept by the caller
+        across stages) routes a `sync.completed` that names no scope. Returns messages sent per queue."""
+        scopes = {} if scopes is None else scopes
         bodies: dict[str, list[str]] = {ITEM_QUEUE: [], IDENTITY_QUEUE: []}
         for event in events:
             if isinstance(event, str):
                 bodies[ITEM_QUEUE].append(event)
             else:
-                event_type = str(event.get("type") or event.get("detail-type") or "")
-                queue = IDENTITY_QUEUE if event_type.startswith("identity.") else ITEM_QUEUE
-                bodies[queue].append(json.dumps(event))
+                bodies[queue_of(event, scopes)].append(json.dumps(event))
         sqs = self.aws.client("sqs")
         for queue, queue_bodies in bodies.items():
             url = self.resources.queue_url(queue)
@@ -217,6 +218,23 @@ class LocalStack:
                     )
             _release(sqs, url, handles)
         return found
+
+
+def queue_of(event: Mapping[str, Any], scopes: dict[str, str]) -> str:
+    """The queue an event belongs on (see `LocalStack.send`); notes a sync.started's scope."""
+    event_type = str(event.get("type") or event.get("detail-type") or "")
+    if event_type.startswith("identity."):
+        return IDENTITY_QUEUE
+    if not event_type.startswith("sync."):
+        return ITEM_QUEUE
+    data = event.get("detail") if "detail-type" in event else event.get("data")
+    data = data if isinstance(data, Mapping) else {}
+    sync_id, scope = data.get("syncId"), data.get("scope")
+    if isinstance(sync_id, str) and isinstance(scope, str) and event_type == "sync.started":
+        scopes.setdefault(sync_id, scope)
+    if not isinstance(scope, str) and isinstance(sync_id, str):
+        scope = scopes.get(sync_id)
+    return IDENTITY_QUEUE if scope == "identities" else ITEM_QUEUE
 
 
 def _release(sqs: Any, url: str, handles: Sequence[str]) -> None:

@@ -25,13 +25,19 @@ from coveo_push_api.models import (
 )
 
 from .domain.errors import PermanentError
+from .domain.events import Kind
 from .domain.ledger import Accepted, Claim, ClaimResult, Head, Page, Row, Status
+from .domain.sync import Member, SyncRecord, SyncState
 
 # --- Coveo -----------------------------------------------------------------------------------------
 
 
 class CoveoPush(Protocol):
     requests_sent: int
+
+    def set_source_status(self, source_id: str, status: str, *, deadline: Deadline | None = ...) -> None:
+        """REBUILD while a full sync of items runs, IDLE after it."""
+        ...
 
     def push_item(
         self,
@@ -100,6 +106,39 @@ class CoveoPush(Protocol):
         ordering_id: int | None = ...,
         deadline: Deadline | None = ...,
     ) -> list[BatchReceipt]: ...
+
+
+class CoveoSync(Protocol):
+    """What a full sync asks of Coveo beyond pushes: the source's status, its size, and the
+    deletion of what the sync left out."""
+
+    requests_sent: int
+
+    def set_source_status(self, source_id: str, status: str, *, deadline: Deadline | None = ...) -> None: ...
+
+    def count_documents(self, source_id: str) -> int: ...
+
+    def count_identities(self, provider_id: str) -> int:
+        """Identities of the provider the security cache holds that are not disabled."""
+        ...
+
+    def delete_items_older_than(
+        self,
+        source_id: str,
+        ordering_id: int,
+        *,
+        queue_delay_minutes: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> None: ...
+
+    def delete_identities_older_than(
+        self,
+        provider_id: str,
+        ordering_id: int,
+        *,
+        queue_delay_minutes: int | None = ...,
+        deadline: Deadline | None = ...,
+    ) -> None: ...
 
 
 class CoveoReader(Protocol):
@@ -172,6 +211,63 @@ class ValidationLedger(Protocol):
     def flush(self) -> None:
         """Write the verdicts `mark` may hold back to write them together (a crash before this
         loses only verdicts the next run gives again)."""
+        ...
+
+
+class SyncLedger(Protocol):
+    """Full syncs' records (in the ledger's table) and their members (in its bucket)."""
+
+    def get(self, sync_ids: Sequence[str]) -> dict[str, SyncRecord]: ...
+
+    def open(self, sync_id: str, scope: Kind, now_ms: int) -> SyncRecord:
+        """The sync's record; created RUNNING, begun at `now_ms`, when none of its events was seen before."""
+        ...
+
+    def announce(self, sync_id: str, *, event_ms: int | None, now_ms: int) -> None:
+        """Its sync.started was seen (idempotent)."""
+        ...
+
+    def current(self, scope: Kind) -> str | None:
+        """The scope's latest started sync."""
+        ...
+
+    def make_current(self, scope: Kind, sync_id: str, *, replacing: str | None) -> bool:
+        """Point the scope at `sync_id` if it still points at `replacing`; False if another
+        sync.started got there first."""
+        ...
+
+    def expect(self, sync_id: str, count: int, *, allow_mass_delete: bool, now_ms: int) -> int:
+        """Record sync.completed's count, if none is recorded yet; the count recorded."""
+        ...
+
+    def record_members(self, sync_id: str, members: Sequence[Member], *, now_ms: int) -> None:
+        """Keep what became of these changes of the sync (a redelivered one may come again)."""
+        ...
+
+    def members(self, sync_id: str) -> list[Member]: ...
+
+    def finish(
+        self,
+        sync_id: str,
+        state: SyncState,
+        *,
+        reason: str | None,
+        now_ms: int,
+        settled: int | None = None,
+        deleted: int | None = None,
+        threshold: int | None = None,
+    ) -> bool:
+        """End a RUNNING sync; False when it had ended already."""
+        ...
+
+    def count_settled(self, sync_id: str, settled: int) -> None:
+        """The validator's exact count of settled changes."""
+        ...
+
+    def running(self) -> list[SyncRecord]: ...
+
+    def recent(self, limit: int = 100) -> list[SyncRecord]:
+        """The latest syncs, newest first."""
         ...
 
 

@@ -97,6 +97,10 @@ def shared_http_client() -> httpx.Client:
     )
 
 
+# Every security cache state but DISABLED (the states `getEntities` filters on).
+_ENABLED_STATES = ("UNKNOWN", "UP_TO_DATE", "NOT_UPDATED", "OUT_OF_DATE", "IN_ERROR")
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -785,6 +789,37 @@ class CoveoClient:
             page += 1
             if page >= result.total_pages:
                 return
+
+    # --- sizes: what a full sync's deletion is weighed against ----------------------------------------
+
+    def count_documents(self, source_id: str, *, deadline: Deadline | None = None) -> int:
+        """The documents the source holds (`information.numberOfDocuments` of the Source API)."""
+        response = self._request(
+            "GET", self._platform(f"/sources/{quote(source_id, safe='')}"), deadline=deadline
+        )
+        payload = self._json(response)
+        information = payload.get("information") if isinstance(payload, dict) else None
+        count = information.get("numberOfDocuments") if isinstance(information, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise CoveoError(f"the source {source_id!r} reports no numberOfDocuments: {str(payload)[:200]}")
+        return count
+
+    def count_identities(self, provider_id: str, *, deadline: Deadline | None = None) -> int:
+        """The identities of the provider the security cache holds that are not disabled (one
+        request: a page of one entity, and its `totalEntries`)."""
+        response = self._request(
+            "GET",
+            self._platform(f"/securitycache/entities/{quote(provider_id, safe='')}"),
+            params={"states": ",".join(_ENABLED_STATES), "page": 0, "perPage": 1},
+            deadline=deadline,
+        )
+        payload = self._json(response)
+        count = payload.get("totalEntries") if isinstance(payload, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise CoveoError(
+                f"the security cache reports no totalEntries for {provider_id!r}: {str(payload)[:200]}"
+            )
+        return count
 
     # --- helpers ------------------------------------------------------------------------------------
 

@@ -40,6 +40,9 @@ from ..domain.ledger import Accepted, Claim, ClaimResult, Head, Page, Row, Statu
 from ..ports import LedgerEntries
 
 PENDING_INDEX = "pending"
+# Items of the table that are not a key's head: acceptance parts, and full syncs' records
+# (`dynamodb_syncs`); a head's key is `item#…`, `identity#…` or `alias#…`.
+NOT_HEADS = ("acc#", "sync#", "syncscope#")
 # Index partition key values the pending work (and the failures) are spread over: a batch of any
 # size writes at most PARTS part items, one per value, so no value takes more than its share.
 PARTS = 16
@@ -181,6 +184,11 @@ class DynamoDBLedger:
         if claim.expires_at is not None:
             sets += ", expiresAt = :ttl"
             values[":ttl"] = {"N": str(claim.expires_at)}
+        condition = _CLAIM_CONDITION
+        if claim.refresh_before is not None:
+            # A full sync's refresh: the same version, last pushed before the sync began.
+            condition += " OR (version = :v AND orderingId < :t)"
+            values[":t"] = {"N": str(min(claim.refresh_before, claim.ordering_id))}
         try:
             self._db.update_item(
                 TableName=self._table,
@@ -188,13 +196,13 @@ class DynamoDBLedger:
                 # A newer claim leaves the failures index and forgets the last push's verdict.
                 # (prevBatch/prevSlot stay: a re-push's claim must leave `settle` the push it replaces.)
                 UpdateExpression=f"SET {sets} REMOVE #queue, #at, failureReason",
-                ConditionExpression=_CLAIM_CONDITION,
+                ConditionExpression=condition,
                 ExpressionAttributeNames=_NAMES,
                 ExpressionAttributeValues=values,
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             head = self.heads([claim.key], {claim.key: claim.version}).get(claim.key)
-            if head is not None and head.supersedes(claim.version):
+            if head is not None and head.supersedes(claim.version, claim.refresh_before):
                 return ClaimResult.STALE
             return ClaimResult.CONFLICT
         return ClaimResult.CLAIMED
@@ -436,7 +444,7 @@ class DynamoDBLedger:
         request: dict[str, Any] = {"TableName": self._table, "ConsistentRead": True}
         while True:
             page = self._db.scan(**request)
-            heads = [item for item in page.get("Items", []) if not item["pk"]["S"].startswith("acc#")]
+            heads = [item for item in page.get("Items", []) if not item["pk"]["S"].startswith(NOT_HEADS)]
             pushed = [(item, _slot_of(item)) for item in heads if "batch" in item]
             parts = self._parts({slot.part for _, slot in pushed}, consistent=True)
             rows = self._rows(pushed, parts)

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
 
@@ -23,9 +23,12 @@ ITEM_DELETED = "item.deleted"
 IDENTITY_UPSERTED = "identity.upserted"
 IDENTITY_ALIASED = "identity.aliased"
 IDENTITY_DELETED = "identity.deleted"
+SYNC_STARTED = "sync.started"
+SYNC_COMPLETED = "sync.completed"
 ITEM_TYPES = (ITEM_UPSERTED, ITEM_DELETED)
 IDENTITY_TYPES = (IDENTITY_UPSERTED, IDENTITY_ALIASED, IDENTITY_DELETED)
-EVENT_TYPES = ITEM_TYPES + IDENTITY_TYPES
+SYNC_TYPES = (SYNC_STARTED, SYNC_COMPLETED)
+EVENT_TYPES = ITEM_TYPES + IDENTITY_TYPES + SYNC_TYPES
 
 
 class Kind(StrEnum):
@@ -33,6 +36,14 @@ class Kind(StrEnum):
 
     ITEM = "item"
     IDENTITY = "identity"
+
+
+# A full sync's scope, as `sync.started` names it, and the kind of change (and queue) it covers.
+SCOPES = {"items": Kind.ITEM, "identities": Kind.IDENTITY}
+SCOPE_NAMES = {kind: name for name, kind in SCOPES.items()}
+# A syncId becomes part of a ledger key and of S3 object names: letters, digits and `._:-` only.
+_SYNC_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+MAX_SYNC_COUNT = 10**9
 
 
 # A URI: a scheme, a colon, then something without whitespace or control characters. Matched
@@ -92,7 +103,26 @@ class IdentityDelete:
     body: BaseIdentityBody
 
 
-Payload = ItemUpsert | ItemDelete | IdentityUpsert | IdentityAlias | IdentityDelete
+@dataclass(frozen=True)
+class SyncStart:
+    """`sync.started`: a full sync of `scope` begins."""
+
+    sync_id: str
+    scope: Kind
+
+
+@dataclass(frozen=True)
+class SyncEnd:
+    """`sync.completed`: the producer sent `count` changes in the sync. `scope`, when the event
+    names it, must be the queue's."""
+
+    sync_id: str
+    count: int
+    allow_mass_delete: bool = False
+    scope: Kind | None = None
+
+
+Payload = ItemUpsert | ItemDelete | IdentityUpsert | IdentityAlias | IdentityDelete | SyncStart | SyncEnd
 
 
 @dataclass(frozen=True)
@@ -107,10 +137,25 @@ class Change:
     payload: Payload
     data: dict[str, Any] = field(compare=False, repr=False)  # the event's data, kept for re-pushes
     stored: bytes | None = field(default=None, compare=False, repr=False)  # compressed, for the ledger
+    sync_id: str | None = None  # data.syncId: the full sync this change belongs to
 
     @property
     def kind(self) -> Kind:
-        return Kind.ITEM if self.event_type in ITEM_TYPES else Kind.IDENTITY
+        """Which queue, ledger rows and Coveo calls the event belongs to; a sync event's scope."""
+        payload = self.payload
+        if isinstance(payload, SyncStart | SyncEnd) and payload.scope is not None:
+            return payload.scope
+        return Kind.IDENTITY if self.event_type in IDENTITY_TYPES else Kind.ITEM
+
+    @property
+    def is_sync_control(self) -> bool:
+        return isinstance(self.payload, SyncStart | SyncEnd)
+
+    def belongs_on(self, queue: Kind) -> bool:
+        """A `sync.completed` that names no scope is taken on either queue (its sync says which)."""
+        if isinstance(self.payload, SyncEnd) and self.payload.scope is None:
+            return True
+        return self.kind == queue
 
 
 # --- envelopes ------------------------------------------------------------------------------------
@@ -257,21 +302,39 @@ class _Data(BaseModel):
 Version = StrictInt | None
 
 
+SyncId = StrictStr | None
+
+
 class _ItemUpsertedData(_Data):
     document_id: StrictStr = Field(alias="documentId")
     version: Version = Field(default=None, ge=0, le=MAX_VERSION)
     document: dict[str, Any]
     content_ref: StrictStr | None = Field(default=None, alias="contentRef")
+    sync_id: SyncId = Field(default=None, alias="syncId")
 
 
 class _ItemDeletedData(_Data):
     document_id: StrictStr = Field(alias="documentId")
     version: Version = Field(default=None, ge=0, le=MAX_VERSION)
     delete_children: StrictBool = Field(default=False, alias="deleteChildren")
+    sync_id: SyncId = Field(default=None, alias="syncId")
+
+
+class _SyncStartedData(_Data):
+    sync_id: StrictStr = Field(alias="syncId")
+    scope: StrictStr
+
+
+class _SyncCompletedData(_Data):
+    sync_id: StrictStr = Field(alias="syncId")
+    count: StrictInt = Field(ge=0, le=MAX_SYNC_COUNT)
+    allow_mass_delete: StrictBool = Field(default=False, alias="allowMassDelete")
+    scope: StrictStr | None = None
 
 
 class _Versioned(_Data):
     version: Version = Field(default=None, ge=0, le=MAX_VERSION)
+    sync_id: SyncId = Field(default=None, alias="syncId")
 
 
 def describe(exc: ValidationError, prefix: str = "data") -> str:
@@ -305,8 +368,69 @@ def parse_change(event: CloudEvent, *, provider_id: str) -> Change:
             subject=document_id,
             payload=ItemDelete(document_id, data.delete_children),
             data=event.data,
+            sync_id=_check_sync_id(data.sync_id, "data.syncId"),
         )
+    if event.type in SYNC_TYPES:
+        return _sync_event(event)
     return _identity_change(event, provider_id)
+
+
+def _sync_event(event: CloudEvent) -> Change:
+    """`sync.started` / `sync.completed`: no document or identity, so no version of their own;
+    their time (if any) orders two syncs of one scope."""
+    assert isinstance(event.data, dict)
+    payload: Payload
+    if event.type == SYNC_STARTED:
+        started = _validate(_SyncStartedData, event.data)
+        sync_id = _check_sync_id(started.sync_id, "data.syncId")
+        payload = SyncStart(sync_id, _scope(started.scope))
+    else:
+        completed = _validate(_SyncCompletedData, event.data)
+        sync_id = _check_sync_id(completed.sync_id, "data.syncId")
+        scope = _scope(completed.scope) if completed.scope is not None else None
+        payload = SyncEnd(sync_id, completed.count, completed.allow_mass_delete, scope)
+    return Change(
+        event_id=event.id,
+        event_type=event.type,
+        key=sync_key(sync_id),
+        version=_version(None, event) if event.time is not None else 0,
+        subject=f"sync {sync_id}",
+        payload=payload,
+        data=event.data,
+        sync_id=sync_id,
+    )
+
+
+def _scope(value: str) -> Kind:
+    if value not in SCOPES:
+        raise InvalidEvent(
+            f"data.scope {strict_json.printable(repr(value), 80)} is not a sync scope; expected one of "
+            f"{', '.join(repr(name) for name in SCOPES)}"
+        )
+    return SCOPES[value]
+
+
+@overload
+def _check_sync_id(sync_id: str, what: str) -> str: ...
+@overload
+def _check_sync_id(sync_id: None, what: str) -> None: ...
+@overload
+def _check_sync_id(sync_id: str | None, what: str) -> str | None: ...
+
+
+def _check_sync_id(sync_id: str | None, what: str) -> str | None:
+    if sync_id is None:
+        return None
+    if not _SYNC_ID.fullmatch(sync_id):
+        raise InvalidEvent(
+            f"{what} {strict_json.printable(repr(sync_id), 140)} is not a sync id: 1 to 128 letters, digits, "
+            "'.', '_', ':' or '-', starting with a letter or digit (it names the sync in the ledger)"
+        )
+    return sync_id
+
+
+def sync_key(sync_id: str) -> str:
+    return f"sync#{sync_id}"
 
 
 def _item_upserted(event: CloudEvent) -> Change:
@@ -347,13 +471,18 @@ def _item_upserted(event: CloudEvent) -> Change:
         subject=document_id,
         payload=ItemUpsert(document_id, body, data.content_ref),
         data=event.data,
+        sync_id=_check_sync_id(data.sync_id, "data.syncId"),
     )
 
 
 def _identity_change(event: CloudEvent, provider_id: str) -> Change:
     assert isinstance(event.data, dict)
-    fields = {k: v for k, v in event.data.items() if k != "version"}
-    version = _validate(_Versioned, {"version": event.data.get("version")}).version
+    # version and syncId are the contract's; the rest is Coveo's identity body.
+    fields = {k: v for k, v in event.data.items() if k not in ("version", "syncId")}
+    envelope = _validate(
+        _Versioned, {name: event.data[name] for name in ("version", "syncId") if name in event.data}
+    )
+    version = envelope.version
     payload: Payload
     try:
         if event.type == IDENTITY_UPSERTED:
@@ -377,6 +506,7 @@ def _identity_change(event: CloudEvent, provider_id: str) -> Change:
         subject=f"{identity.type.value} {identity.name}",
         payload=payload,
         data=event.data,
+        sync_id=_check_sync_id(envelope.sync_id, "data.syncId"),
     )
 
 
@@ -445,6 +575,23 @@ def event_id_of(body: str) -> str | None:
         return None
     value = message.get("id") if isinstance(message, dict) else None
     return value if isinstance(value, str) else None
+
+
+def sync_id_of(body: str) -> str | None:
+    """Best effort, like `event_id_of`: the `data.syncId` of a message body that may not validate,
+    so that a malformed change still counts against its sync (which then deletes nothing)."""
+    try:
+        message = strict_json.loads(body)
+        if isinstance(message, dict) and message.get("Type") == "Notification":
+            inner = message.get("Message")
+            message = strict_json.loads(inner) if isinstance(inner, str) else None
+    except strict_json.JsonRefused:
+        return None
+    if not isinstance(message, dict):
+        return None
+    data = message.get("detail") if "detail-type" in message else message.get("data")
+    value = data.get("syncId") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and _SYNC_ID.fullmatch(value) else None
 
 
 def parse_message(body: str, *, provider_id: str) -> Change:

@@ -34,9 +34,17 @@ class Head:
     attempts: int = 0
     event_id: str | None = None  # the claim's event, where the ledger reports it (whole-ledger reads)
 
-    def supersedes(self, version: int) -> bool:
-        """True when a change of `version` must not be pushed: it is older, or already pushed."""
-        return self.version > version or (self.version == version and self.status is not Status.CLAIMED)
+    def supersedes(self, version: int, refresh_before: int | None = None) -> bool:
+        """True when a change of `version` must not be pushed: it is older, or already pushed.
+
+        `refresh_before`: the change belongs to a running full sync that began at this orderingId.
+        The same version pushed before then is pushed again, so that the sync's deletion of what is
+        older than its start keeps it (see `sync`)."""
+        if self.version != version:
+            return self.version > version
+        if self.status is Status.CLAIMED:
+            return False
+        return refresh_before is None or self.ordering_id >= refresh_before
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,9 @@ class Claim:
     subject: str
     attempts: int
     expires_at: int | None = None  # epoch seconds (DynamoDB TTL); None: kept until overwritten
+    # A full sync's refresh: the same version may be claimed again while the row's orderingId is
+    # below this (the sync's start). None: the ordinary guard.
+    refresh_before: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,8 +107,9 @@ class Page:
     next_token: object | None  # pass back to read the next page; None at the end
 
 
-def claimable(head: Head, version: int, ordering_id: int) -> bool:
+def claimable(head: Head, version: int, ordering_id: int, refresh_before: int | None = None) -> bool:
     """The guard's condition (the DynamoDB adapter writes the same as a ConditionExpression)."""
     newer = head.version < version
     retry_of_unpushed = head.version == version and head.status is Status.CLAIMED
-    return (newer or retry_of_unpushed) and head.ordering_id < ordering_id
+    refresh = refresh_before is not None and head.version == version and head.ordering_id < refresh_before
+    return (newer or retry_of_unpushed or refresh) and head.ordering_id < ordering_id

@@ -21,7 +21,7 @@ from coveo_push_api.models import (
     CompressionType,
 )
 
-from ..ports import ContentStore, CoveoPush, DeadLetters, Ledger
+from ..ports import ContentStore, CoveoPush, DeadLetters, Ledger, SyncLedger
 from .coalesce import coalesce
 from .errors import (
     ContentNotFound,
@@ -40,12 +40,16 @@ from .events import (
     ItemDelete,
     ItemUpsert,
     Kind,
+    SyncEnd,
+    SyncStart,
     event_id_of,
     parse_message,
+    sync_id_of,
 )
 from .ledger import Accepted, Claim, ClaimResult
 from .policy import check_content, check_identity, check_item
 from .stored_change import StoredChange
+from .sync import Member, MemberOutcome, SyncRecord, SyncState, older_start, refresh_before
 
 # Coveo statuses that say the deployment is misconfigured (key, organization, source, provider):
 # the change is fine, so keep it on the queue (SQS retries, then its DLQ) rather than blame it.
@@ -100,6 +104,7 @@ Source = Message | Repush  # what the pipeline settles, one outcome each
 class Disposition(StrEnum):
     PUSHED = "pushed"
     STALE = "stale"
+    RECORDED = "recorded"  # a sync.started or sync.completed, noted in the ledger
     DEAD_LETTERED = "dead_lettered"
     RETRY = "retry"
 
@@ -151,6 +156,8 @@ class Pipeline:
     dead_letters: DeadLetters
     content: ContentStore | None = None
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+    # Full syncs' records; without them sync events are refused and syncIds are not followed.
+    syncs: SyncLedger | None = None
 
     def process(self, messages: Sequence[Message], remaining_s: Callable[[], float]) -> BatchReport:
         """An SQS batch: each message read, checked and pushed (see `_settle`)."""
@@ -171,14 +178,20 @@ class Pipeline:
         """
         report = BatchReport()
         requests_before = self.coveo.requests_sent
+        members: dict[str, _SyncMember] = {}
         try:
-            valid = self._parse_all(messages, report)
-            coalesced = coalesce(valid)
+            valid = self._parse_all(messages, report, members)
+            changes = [(message, change) for message, change in valid if not change.is_sync_control]
+            for message, change in valid:
+                if change.is_sync_control:
+                    self._sync_event(message, change, report)
+            syncs = self._running_syncs(changes, report)
+            coalesced = coalesce([(m, c) for m, c in changes if m.message_id not in report.outcomes])
             for message, change, newer in coalesced.superseded:
                 report.set(
                     message, Disposition.STALE, change, f"superseded in this batch by version {newer.version}"
                 )
-            claimed = self._claim(coalesced.winners, report)
+            claimed = self._claim(coalesced.winners, report, syncs)
             if claimed:
                 self._push(claimed, report, remaining_s)
         except Exception as exc:  # infrastructure: the ledger or the DLQ could not be reached
@@ -189,6 +202,7 @@ class Pipeline:
         finally:
             report.coveo_requests = self.coveo.requests_sent - requests_before
         self._give_up_on_last_delivery(messages, report)
+        self._record_members(members, report)
         return report
 
     def _give_up_on_last_delivery(self, messages: Sequence[Source], report: BatchReport) -> None:
@@ -206,9 +220,145 @@ class Pipeline:
                 self._dead_letter(message, None, error, report)
                 report.outcomes[message.message_id].subject = outcome.subject
 
+    # --- full syncs ---------------------------------------------------------------------------------
+
+    def _sync_event(self, message: Source, change: Change, report: BatchReport) -> None:
+        """`sync.started` / `sync.completed`: noted in the sync's record. Only this message waits
+        for SQS when the ledger or Coveo does not answer."""
+        try:
+            self._apply_sync_event(change)
+        except PermanentError as error:
+            self._dead_letter(message, change, error, report)
+            return
+        except Exception as exc:
+            report.set(message, Disposition.RETRY, change, f"not recorded: {describe_exception(exc)}")
+            return
+        report.set(message, Disposition.RECORDED, change)
+
+    def _apply_sync_event(self, change: Change) -> None:
+        syncs, payload = self.syncs, change.payload
+        if syncs is None:
+            raise RefusedChange("this deployment keeps no record of full syncs (no sync ledger)")
+        assert isinstance(payload, SyncStart | SyncEnd)
+        now = self.clock_ms()
+        record = self._open_sync(payload.sync_id, now)
+        if isinstance(payload, SyncEnd):
+            expected = syncs.expect(
+                payload.sync_id, payload.count, allow_mass_delete=payload.allow_mass_delete, now_ms=now
+            )
+            if expected != payload.count:
+                syncs.finish(
+                    payload.sync_id,
+                    SyncState.FAILED,
+                    reason=f"two sync.completed events counted it differently ({expected} and "
+                    f"{payload.count}); nothing was deleted",
+                    now_ms=now,
+                )
+            return
+        event_ms = change.version or None  # its time, when it has one
+        syncs.announce(payload.sync_id, event_ms=event_ms, now_ms=now)
+        if record.state is not SyncState.RUNNING:
+            return  # delivered again after it ended
+        self._supersede(record, event_ms, now)
+        if record.scope is Kind.ITEM:
+            # Coveo's activity for the source: a rebuild until the sync ends (the validator sets IDLE).
+            self.coveo.set_source_status(self.settings.source_id, "REBUILD")
+
+    def _open_sync(self, sync_id: str, now: int) -> SyncRecord:
+        assert self.syncs is not None
+        record = self.syncs.open(sync_id, self.settings.kind, now)
+        if record.scope is not self.settings.kind:
+            raise RefusedChange(
+                f"sync {sync_id!r} is a sync of {record.scope_name}: its events and changes go to the "
+                f"{record.scope} queue, not the {self.settings.kind} queue"
+            )
+        return record
+
+    def _supersede(self, record: SyncRecord, event_ms: int | None, now: int) -> None:
+        """A second sync.started of a scope supersedes the unfinished one, which deletes nothing.
+        Which is second: the later by the events' times, else the later to arrive."""
+        assert self.syncs is not None
+        scope, sync_id = record.scope, record.sync_id
+        for _ in range(3):
+            current_id = self.syncs.current(scope)
+            if current_id == sync_id:
+                return
+            current = self.syncs.get([current_id]).get(current_id) if current_id else None
+            if current is not None and older_start(event_ms, current):
+                self.syncs.finish(
+                    sync_id,
+                    SyncState.FAILED,
+                    reason=f"superseded by sync {current_id!r}, which started later; nothing was deleted",
+                    now_ms=now,
+                )
+                return
+            if self.syncs.make_current(scope, sync_id, replacing=current_id):
+                if current is not None:
+                    self.syncs.finish(
+                        current.sync_id,
+                        SyncState.FAILED,
+                        reason=f"superseded by sync {sync_id!r} before it completed; nothing was deleted",
+                        now_ms=now,
+                    )
+                return
+        raise RuntimeError(f"other sync.started events of the {record.scope_name} scope kept racing this one")
+
+    def _running_syncs(
+        self, changes: list[tuple[Source, Change]], report: BatchReport
+    ) -> dict[str, SyncRecord]:
+        """The records of the syncs these changes belong to (opened by the first of their events to
+        arrive). A change sent to a sync of the other scope is dead-lettered."""
+        if self.syncs is None:
+            return {}
+        now = self.clock_ms()
+        records: dict[str, SyncRecord] = {}
+        for message, change in changes:
+            if change.sync_id is None:
+                continue
+            try:
+                if change.sync_id not in records:
+                    records[change.sync_id] = self._open_sync(change.sync_id, now)
+            except PermanentError as error:
+                self._dead_letter(message, change, error, report)
+        return records
+
+    def _record_members(self, members: dict[str, _SyncMember], report: BatchReport) -> None:
+        """Tell each sync what became of its changes in this batch: the validator deletes nothing
+        until every change the producer counted is here. A change left to SQS is not recorded."""
+        if self.syncs is None or not members:
+            return
+        by_sync: dict[str, list[tuple[str, Member]]] = {}
+        for message_id, noted in members.items():
+            outcome = report.outcomes.get(message_id)
+            settled = _MEMBER_OUTCOMES.get(outcome.disposition) if outcome is not None else None
+            if outcome is None or settled is None:
+                continue
+            reason = outcome.reason if settled is MemberOutcome.DEAD_LETTERED else None
+            by_sync.setdefault(noted.sync_id, []).append(
+                (message_id, Member(noted.event_id, noted.key, noted.operation, settled, reason))
+            )
+        now = self.clock_ms()
+        for sync_id, entries in by_sync.items():
+            try:
+                record = self.syncs.open(sync_id, self.settings.kind, now)
+                if record.state is SyncState.RUNNING and record.scope is self.settings.kind:
+                    self.syncs.record_members(sync_id, [member for _, member in entries], now_ms=now)
+            except Exception as exc:
+                # Pushed but not counted: once more through SQS, which finds it pushed during the
+                # sync and counts it then. A dead letter stays one (its sync then never completes).
+                for message_id, member in entries:
+                    outcome = report.outcomes[message_id]
+                    if member.outcome is not MemberOutcome.DEAD_LETTERED:
+                        outcome.disposition = Disposition.RETRY
+                        outcome.reason = (
+                            f"settled, but its sync could not count it: {describe_exception(exc)}"
+                        )
+
     # --- parse and check ----------------------------------------------------------------------------
 
-    def _parse_all(self, messages: Sequence[Source], report: BatchReport) -> list[tuple[Source, Change]]:
+    def _parse_all(
+        self, messages: Sequence[Source], report: BatchReport, members: dict[str, _SyncMember]
+    ) -> list[tuple[Source, Change]]:
         valid = []
         for message in messages:
             change: Change | None = None
@@ -223,8 +373,26 @@ class Pipeline:
                 reason = f"could not read or check this event: {describe_exception(exc)}"
                 self._dead_letter(message, change, Unprocessable(reason), report)
                 continue
+            finally:
+                self._note_member(message, change, members)
             valid.append((message, change))
         return valid
+
+    def _note_member(self, message: Source, change: Change | None, members: dict[str, _SyncMember]) -> None:
+        """Remember the sync a change belongs to, even one that cannot be read (its dead letter
+        must still stop its sync from deleting)."""
+        if self.syncs is None or (change is not None and change.is_sync_control):
+            return
+        sync_id = change.sync_id if change is not None else sync_id_of(message.body)
+        if sync_id is None:
+            return
+        event_id = change.event_id if change is not None else event_id_of(message.body)
+        members[message.message_id] = _SyncMember(
+            sync_id,
+            event_id or f"message {message.message_id}",
+            change.key if change is not None else None,
+            change.event_type if change is not None else None,
+        )
 
     def _read(self, message: Source) -> Change:
         provider_id = self.settings.provider_id
@@ -236,14 +404,17 @@ class Pipeline:
         """Serialise what this change will send and store now, while a failure is still its own:
         the same failure inside a batch request or a ledger write would take the batch with it."""
         payload = change.payload
+        if change.is_sync_control:
+            return change
         if isinstance(payload, ItemUpsert | IdentityUpsert | IdentityAlias | IdentityDelete):
             payload.body.to_wire_json()
         return replace(change, stored=self._stored_change(change))
 
     def _check(self, change: Change) -> Change:
-        if change.kind != self.settings.kind:
+        if not change.belongs_on(self.settings.kind):
             raise RefusedChange(
                 f"{change.event_type} events belong on the {change.kind} queue, not the {self.settings.kind} queue"
+                + (" (a sync's events go to the queue of its scope)" if change.is_sync_control else "")
             )
         payload = change.payload
         if isinstance(payload, ItemUpsert):
@@ -289,28 +460,38 @@ class Pipeline:
     # --- the stale guard ----------------------------------------------------------------------------
 
     def _claim(
-        self, winners: list[tuple[Source, Change]], report: BatchReport
+        self, winners: list[tuple[Source, Change]], report: BatchReport, syncs: dict[str, SyncRecord]
     ) -> list[tuple[Source, Change, Claim]]:
         heads = self.ledger.heads(
             [change.key for _, change in winners], {change.key: change.version for _, change in winners}
         )
         fresh = []
+        refresh: dict[str, int | None] = {}
         for message, change in winners:
             head = heads.get(change.key)
-            if head is not None and head.supersedes(change.version):
+            refresh[change.key] = refresh_before(syncs.get(change.sync_id or ""))
+            if head is not None and head.supersedes(change.version, refresh[change.key]):
                 report.set(
                     message,
                     Disposition.STALE,
                     change,
-                    f"version {change.version} is not newer than {head.version}",
+                    f"version {change.version} is not newer than {head.version}"
+                    + (" (already pushed during its sync)" if refresh[change.key] is not None else ""),
                 )
             else:
                 fresh.append((message, change))
         if not fresh:
             return []
         # One orderingId for the whole push, above every orderingId these keys have had, and never
-        # in the future: Coveo then drops any older push of the same key that arrives late.
-        ordering_id = max([self.clock_ms(), *(h.ordering_id + 1 for h in heads.values())])
+        # in the future: Coveo then drops any older push of the same key that arrives late. A sync's
+        # change is also at least its sync's start, so the sync's deletion cannot reach it.
+        ordering_id = max(
+            [
+                self.clock_ms(),
+                *(h.ordering_id + 1 for h in heads.values()),
+                *(r for _, c in fresh if (r := refresh[c.key]) is not None),
+            ]
+        )
         claims = []
         expires_at = self.clock_ms() // 1000 + self.settings.ledger_ttl_days * 24 * 3600
         for _, change in fresh:
@@ -326,6 +507,7 @@ class Pipeline:
                     change.subject,
                     attempts,
                     expires_at,
+                    refresh[change.key],
                 )
             )
         claimed = []
@@ -447,6 +629,7 @@ class Pipeline:
         elif isinstance(payload, IdentityAlias):
             self.coveo.push_alias(provider, payload.body, ordering_id=ordering_id, deadline=deadline)
         else:
+            assert isinstance(payload, IdentityDelete)
             self.coveo.delete_identity(provider, payload.body, ordering_id=ordering_id, deadline=deadline)
 
     def _batch_call(self, changes: list[Change], ordering_id: int, deadline: Deadline) -> list[BatchReceipt]:
@@ -551,6 +734,21 @@ class Pipeline:
             }
         )
         return _replace_payload(change, ItemUpsert(payload.document_id, body, None))
+
+
+@dataclass(frozen=True)
+class _SyncMember:
+    sync_id: str
+    event_id: str
+    key: str | None
+    operation: str | None
+
+
+_MEMBER_OUTCOMES = {
+    Disposition.PUSHED: MemberOutcome.PUSHED,
+    Disposition.STALE: MemberOutcome.STALE,
+    Disposition.DEAD_LETTERED: MemberOutcome.DEAD_LETTERED,
+}
 
 
 def _permanent(error: CoveoError | ItemTooLargeError) -> bool:

@@ -31,6 +31,7 @@ from .events import IDENTITY_UPSERTED, ITEM_DELETED, Kind
 from .ledger import Row, Status
 from .pipeline import Disposition, Outcome, Pipeline, Repush
 from .stored_change import StoredChange, UnreadableStoredChange, declared_public_in
+from .sync_closing import SyncCloser
 
 LOGS_WINDOW = timedelta(days=7)
 REPUSH_BUDGET_S = 300.0
@@ -94,6 +95,11 @@ class ValidationReport:
     unexpected_public: int = 0  # indexed with anonymous access their events never asked for
     identities_in_error: int = 0
     logs_api_calls: int = 0
+    syncs_completed: int = 0
+    syncs_failed: int = 0
+    syncs_refused: int = 0
+    syncs_running: int = 0
+    sync_deleted: int = 0  # documents or identities the completed syncs' deletions remove
     coveo_requests: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
@@ -107,6 +113,7 @@ class Validator:
     repush: Callable[[Kind], Pipeline | None] = lambda kind: None  # the pipeline that re-pushes a kind
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
     rng: random.Random = field(default_factory=random.Random)
+    syncs: SyncCloser | None = None  # ends the full syncs that are complete, or cannot complete
     _entries: dict[str, list[LogEntry]] | None = field(default=None, init=False, repr=False)
     _to_repush: list[tuple[Row, str]] = field(default_factory=list, init=False, repr=False)
 
@@ -138,7 +145,22 @@ class Validator:
         finally:
             self.ledger.flush()  # the verdicts held back to be written together
             report.coveo_requests = self.coveo.requests_sent - before
+        if self.syncs is not None:  # after the flush: a sync waits for its members' verdicts
+            self._close_syncs(self.syncs, report)
         return report
+
+    def _close_syncs(self, closer: SyncCloser, report: ValidationReport) -> None:
+        before = closer.coveo.requests_sent
+        try:
+            closing = closer.run()
+        finally:
+            report.coveo_requests += closer.coveo.requests_sent - before
+        report.syncs_completed += closing.completed
+        report.syncs_failed += closing.failed
+        report.syncs_refused += closing.refused
+        report.syncs_running += closing.waiting
+        report.sync_deleted += closing.deleted
+        report.warnings += [Finding(note) for note in closing.notes]
 
     # --- items: the Logs API ------------------------------------------------------------------------
 

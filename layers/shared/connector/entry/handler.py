@@ -104,6 +104,7 @@ def _log(report: BatchReport, logger: Logger) -> None:
             "received": len(report.outcomes),
             "pushed": report.count(Disposition.PUSHED),
             "stale": report.count(Disposition.STALE),
+            "sync_events": report.count(Disposition.RECORDED),
             "dead_lettered": report.count(Disposition.DEAD_LETTERED),
             "retried": report.count(Disposition.RETRY),
             "coveo_requests": report.coveo_requests,
@@ -119,6 +120,7 @@ def _metrics(report: BatchReport, metrics: Metrics) -> None:
         name="DeadLettered", unit=MetricUnit.Count, value=report.count(Disposition.DEAD_LETTERED)
     )
     metrics.add_metric(name="Retried", unit=MetricUnit.Count, value=report.count(Disposition.RETRY))
+    metrics.add_metric(name="SyncEvents", unit=MetricUnit.Count, value=report.count(Disposition.RECORDED))
     metrics.add_metric(name="CoveoRequests", unit=MetricUnit.Count, value=report.coveo_requests)
     metrics.add_metric(name="BatchBytes", unit=MetricUnit.Bytes, value=report.batch_bytes)
 
@@ -158,6 +160,11 @@ def make_validator_handler(function_name: str) -> LambdaHandler:
             "UnexpectedPublicItems": report.unexpected_public,
             "IdentitiesInError": report.identities_in_error,
             "LogsApiCalls": report.logs_api_calls,
+            "SyncsCompleted": report.syncs_completed,
+            "SyncsFailed": report.syncs_failed,
+            "SyncsRefused": report.syncs_refused,
+            "SyncsRunning": report.syncs_running,
+            "SyncDeleted": report.sync_deleted,
         }
         for name, value in counts.items():
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

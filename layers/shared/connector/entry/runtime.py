@@ -14,12 +14,15 @@ from typing import Any
 from coveo_push_api import CoveoClient, PushLimits
 
 from ..adapters.dynamodb_ledger import LEDGER_CONCURRENCY, DynamoDBLedger
+from ..adapters.dynamodb_syncs import DynamoDBSyncs
 from ..adapters.s3_content import S3Content
 from ..adapters.s3_ledger_entries import S3LedgerEntries
 from ..adapters.secrets import SecretApiKey
 from ..adapters.sqs_dead_letters import SqsDeadLetters
 from ..domain.events import Kind
 from ..domain.pipeline import Pipeline, PipelineSettings
+from ..domain.sync import SyncSettings
+from ..domain.sync_closing import SyncCloser
 from ..domain.validator import Validator, ValidatorSettings
 from .settings import ConnectorSettings
 
@@ -67,13 +70,26 @@ class Runtime:
         cold-start time; boto3's clients are thread-safe)."""
         return self.client("s3")
 
-    def ledger(self) -> DynamoDBLedger:
+    @cached_property
+    def dynamodb(self) -> Any:
         from botocore.config import Config
 
         # One connection per concurrent ledger write (boto3's default pool holds 10).
-        client = self.client("dynamodb", config=Config(max_pool_connections=LEDGER_CONCURRENCY))
+        return self.client("dynamodb", config=Config(max_pool_connections=LEDGER_CONCURRENCY))
+
+    def ledger(self) -> DynamoDBLedger:
         entries = S3LedgerEntries(self.s3, self.settings.ledger_bucket)
-        return DynamoDBLedger(client, self.settings.ledger_table, LEDGER_CONCURRENCY, entries=entries)
+        return DynamoDBLedger(self.dynamodb, self.settings.ledger_table, LEDGER_CONCURRENCY, entries=entries)
+
+    def syncs(self) -> DynamoDBSyncs:
+        settings = self.settings
+        return DynamoDBSyncs(
+            self.dynamodb,
+            settings.ledger_table,
+            self.s3,
+            settings.ledger_bucket,
+            ttl_days=settings.ledger_ttl_days,
+        )
 
     def pipeline(self, kind: Kind, function_name: str) -> Pipeline:
         settings = self.settings
@@ -88,6 +104,7 @@ class Runtime:
             dead_letters=SqsDeadLetters(self.client("sqs"), dead_letter_queue_url, function_name),
             # Only items take content by reference (data.contentRef).
             content=S3Content(self.s3) if kind == Kind.ITEM else None,
+            syncs=self.syncs(),
         )
 
     def validator(self, function_name: str) -> Validator:
@@ -98,11 +115,13 @@ class Runtime:
                 pipelines[kind] = self.pipeline(kind, function_name)
             return pipelines[kind]
 
+        ledger = self.ledger()
         return Validator(
             self.settings.domain(ValidatorSettings),
-            ledger=self.ledger(),
+            ledger=ledger,
             coveo=self.coveo,
             repush=repush,
+            syncs=SyncCloser(self.settings.domain(SyncSettings), self.syncs(), ledger, self.coveo),
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..domain.pipeline import PipelineSettings
+from ..domain.sync import SyncSettings
 from ..domain.validator import ValidatorSettings
 
 _D = TypeVar("_D")
@@ -76,6 +77,15 @@ class ConnectorSettings(BaseModel):
     max_repushes: int = Field(default=_default(ValidatorSettings, "max_repushes"), alias="MAX_REPUSHES", ge=0)
     permission_sample: int = Field(
         default=_default(ValidatorSettings, "permission_sample"), alias="PERMISSION_SAMPLE", ge=0
+    )
+    sync_deadline_s: float = Field(
+        default=_default(SyncSettings, "sync_deadline_s"), alias="SYNC_DEADLINE_SECONDS", gt=0
+    )
+    max_delete_share: float = Field(
+        default=_default(SyncSettings, "max_delete_share"), alias="SYNC_MAX_DELETE_SHARE", ge=0, le=1
+    )
+    sync_queue_delay_minutes: int = Field(
+        default=_default(SyncSettings, "sync_queue_delay_minutes"), alias="SYNC_QUEUE_DELAY_MINUTES", ge=0
     )
 
     @field_validator("alias_providers", mode="before")
