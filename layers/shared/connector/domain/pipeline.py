@@ -179,13 +179,14 @@ class Pipeline:
         report = BatchReport()
         requests_before = self.coveo.requests_sent
         members: dict[str, _SyncMember] = {}
+        syncs: dict[str, SyncRecord] = {}
         try:
             valid = self._parse_all(messages, report, members)
             changes = [(message, change) for message, change in valid if not change.is_sync_control]
             for message, change in valid:
                 if change.is_sync_control:
                     self._sync_event(message, change, report)
-            syncs = self._running_syncs(changes, report)
+            syncs = self._syncs_of(changes, report)
             coalesced = coalesce([(m, c) for m, c in changes if m.message_id not in report.outcomes])
             for message, change, newer in coalesced.superseded:
                 report.set(
@@ -202,7 +203,7 @@ class Pipeline:
         finally:
             report.coveo_requests = self.coveo.requests_sent - requests_before
         self._give_up_on_last_delivery(messages, report)
-        self._record_members(members, report)
+        self._record_members(members, syncs, report)
         return report
 
     def _give_up_on_last_delivery(self, messages: Sequence[Source], report: BatchReport) -> None:
@@ -303,7 +304,7 @@ class Pipeline:
                 return
         raise RuntimeError(f"other sync.started events of the {record.scope_name} scope kept racing this one")
 
-    def _running_syncs(
+    def _syncs_of(
         self, changes: list[tuple[Source, Change]], report: BatchReport
     ) -> dict[str, SyncRecord]:
         """The records of the syncs these changes belong to (opened by the first of their events to
@@ -322,7 +323,9 @@ class Pipeline:
                 self._dead_letter(message, change, error, report)
         return records
 
-    def _record_members(self, members: dict[str, _SyncMember], report: BatchReport) -> None:
+    def _record_members(
+        self, members: dict[str, _SyncMember], syncs: dict[str, SyncRecord], report: BatchReport
+    ) -> None:
         """Tell each sync what became of its changes in this batch: the validator deletes nothing
         until every change the producer counted is here. A change left to SQS is not recorded."""
         if self.syncs is None or not members:
@@ -340,7 +343,7 @@ class Pipeline:
         now = self.clock_ms()
         for sync_id, entries in by_sync.items():
             try:
-                record = self.syncs.open(sync_id, self.settings.kind, now)
+                record = syncs.get(sync_id) or self.syncs.open(sync_id, self.settings.kind, now)
                 if record.state is SyncState.RUNNING and record.scope is self.settings.kind:
                     self.syncs.record_members(sync_id, [member for _, member in entries], now_ms=now)
             except Exception as exc:
