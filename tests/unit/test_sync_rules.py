@@ -9,6 +9,7 @@ import pytest
 from connector.domain.events import Kind
 from connector.domain.ledger import Head, Status, claimable
 from connector.domain.sync import (
+    START_SKEW_MS,
     Delete,
     Fail,
     Member,
@@ -73,6 +74,27 @@ def test_the_threshold_never_rises_above_a_members_ordering_id() -> None:
     heads = {**VERIFIED, "item#b": verified("item#b", START - 700)}
     verdict = judge(record(), Tally.of(TWO), heads_of(heads), now_ms=START + 10, deadline_s=DEADLINE_S)
     assert verdict == Delete(threshold=START - 700, kept=2)
+
+
+@pytest.mark.parametrize(
+    ("event_ms", "threshold"),
+    [
+        (START - 60_000, START - 60_000),  # sent a minute before the connector read it: believed
+        (START - START_SKEW_MS, START - START_SKEW_MS),
+        (START - START_SKEW_MS - 1, START),  # a replayed file or a wrong clock: the connector's own
+        (START + 5_000, START),  # a clock ahead: never above the connector's start
+        (None, START),
+    ],
+)
+def test_sync_started_own_time_keeps_changes_that_overtook_it(event_ms: int | None, threshold: int) -> None:
+    verdict = judge(
+        record(started_event_ms=event_ms),
+        Tally.of(TWO),
+        heads_of(VERIFIED),
+        now_ms=START,
+        deadline_s=DEADLINE_S,
+    )
+    assert verdict == Delete(threshold=threshold, kept=2)
 
 
 def test_redeliveries_count_once_and_duplicates_do_not_fill_the_count() -> None:

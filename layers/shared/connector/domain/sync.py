@@ -29,6 +29,10 @@ from .events import IDENTITY_DELETED, ITEM_DELETED, SCOPE_NAMES, Kind
 from .ledger import Head, Status
 
 DELETE_TYPES = (ITEM_DELETED, IDENTITY_DELETED)
+# How far before the connector saw a sync begin its sync.started's own time may lie and still be
+# believed: changes pushed since then are kept (they may have overtaken sync.started in the queue).
+# Further back is a replayed file or a wrong clock, and the connector's own start is used.
+START_SKEW_MS = 15 * 60_000
 
 
 class SyncState(StrEnum):
@@ -245,8 +249,17 @@ def judge(
     if unverified:
         # Bounded by the validator's own deadline: each push ends VERIFIED or FAILED.
         return Wait(f"{len(unverified)} change(s) not yet verified in the index")
-    threshold = min([record.started_ms, *(heads[key].ordering_id for key in keys)])
-    return Delete(threshold, tally.kept())
+    return Delete(min([start_of(record), *(heads[key].ordering_id for key in keys)]), tally.kept())
+
+
+def start_of(record: SyncRecord) -> int:
+    """Where "older than the sync" begins: when the connector first saw the sync, or the producer's
+    own time for sync.started when that is earlier by at most START_SKEW_MS (a change sent after
+    sync.started but pushed before it was read is then kept)."""
+    event_ms = record.started_event_ms
+    if event_ms is not None and record.started_ms - START_SKEW_MS <= event_ms < record.started_ms:
+        return event_ms
+    return record.started_ms
 
 
 def refusal(
