@@ -542,7 +542,7 @@ def _pushed_members(row: Row) -> set[tuple[str, str]] | None:
         data = StoredChange.decode(row.change).data
     except UnreadableStoredChange:
         return None
-    body = IdentityBody.model_validate({k: v for k, v in data.items() if k != "version"})
+    body = IdentityBody.model_validate({k: v for k, v in data.items() if k not in ("version", "syncId")})
     if body.identity.type not in MEMBER_HOLDING_TYPES:
         return None
     return {(_type_key(m.type.value), m.name) for m in body.members or []}
