@@ -350,7 +350,7 @@ def test_service_principals_are_held_to_this_account() -> None:
 # --- alarms ---------------------------------------------------------------------------------------
 
 # Alarm -> (namespace, metric, dimension name, dimension value, threshold). Every alarm fires above
-# its threshold and notifies AlarmTopic.
+# its threshold (or at it, for those in AT_THRESHOLD) and notifies AlarmTopic.
 ALARMS: dict[str, tuple[str, str, str, Any, Any]] = {
     "ItemDeadLetterQueueAlarm": (
         "AWS/SQS",
@@ -402,7 +402,11 @@ ALARMS: dict[str, tuple[str, str, str, Any, Any]] = {
         "validate_pushes",
         {"Ref": "PendingAgeAlarmSeconds"},
     ),
+    # One ended full sync is one datapoint of 1 (tests/template/test_template_sync.py).
+    "SyncFailedAlarm": ("CoveoConnector", "SyncsFailed", "service", "validate_pushes", 1),
+    "SyncRefusedAlarm": ("CoveoConnector", "SyncsRefused", "service", "validate_pushes", 1),
 }
+AT_THRESHOLD = {"SyncFailedAlarm", "SyncRefusedAlarm"}
 
 
 def normalized(value: Any) -> Any:
@@ -420,7 +424,9 @@ def test_alarm_watches_its_metric_and_notifies_the_topic(alarm_id: str) -> None:
     assert (properties["Namespace"], properties["MetricName"]) == (namespace, metric)
     assert [(d["Name"], normalized(d["Value"])) for d in properties["Dimensions"]] == [(dimension, value)]
     assert properties["Threshold"] == threshold
-    assert properties["ComparisonOperator"] == "GreaterThanThreshold"
+    assert properties["ComparisonOperator"] == (
+        "GreaterThanOrEqualToThreshold" if alarm_id in AT_THRESHOLD else "GreaterThanThreshold"
+    )
     assert properties["TreatMissingData"] in ("notBreaching", "ignore")
     assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     assert properties["OKActions"] == [{"Ref": "AlarmTopic"}]
