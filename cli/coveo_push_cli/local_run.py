@@ -27,15 +27,17 @@ from urllib.parse import quote
 
 import httpx
 
-from aws_simulator.stack import IDENTITY_QUEUE, ITEM_QUEUE, CoveoTarget, LocalStack
+from aws_simulator.cloudformation import load_template
+from aws_simulator.stack import FUNCTION_IDS, IDENTITY_QUEUE, ITEM_QUEUE, CoveoTarget, LocalStack
 from connector.adapters.secrets import api_key_from_secret
 from connector.domain import strict_json
 from connector.domain.events import item_key
 from connector.domain.ledger import Row, Status
 from connector.domain.pipeline import BatchReport, Disposition, Message, Pipeline
 from connector.domain.stored_change import declared_public_in
-from connector.domain.validator import ValidationReport
-from connector.ports import ValidationLedger
+from connector.domain.sync import SyncRecord, SyncState
+from connector.domain.validator import ValidationReport, Validator
+from connector.ports import SyncLedger, ValidationLedger
 
 # The project directory (a checkout, or a copy of template.yaml and events/) is the current one
 # unless --template names the template: nothing is looked up next to this module, which may be
@@ -46,6 +48,14 @@ WORKED_EXAMPLE_ITEM = "file://folder/mytext.txt"
 WORKED_EXAMPLE_ACCESS = {"alice": True, "bob": False, "david": True}
 
 PROGRESS_EVERY_S = 3.0
+# How often the validator runs while only a full sync is left to end (it waits for its deadline).
+SYNC_CHECK_EVERY_S = 1.0
+# Full syncs in a local run, unless the user set them: Coveo applies a sync's deletion at once (no
+# queue delay), and a sync short of its count FAILs within the run, 20 s after its last event,
+# rather than after the deployed two hours.
+LOCAL_SYNC_SETTINGS = {"SYNC_QUEUE_DELAY_MINUTES": "0", "SYNC_DEADLINE_SECONDS": "20"}
+# The syncs a report lists at most (newest first; the running ones always).
+REPORT_SYNCS = 1000
 QUEUE_LABELS = {IDENTITY_QUEUE: "identity", ITEM_QUEUE: "item"}
 # Shown for a dead letter without a reason: SQS moves a message after maxReceiveCount deliveries.
 NO_REASON = "(no reason given: SQS moved it after maxReceiveCount failed deliveries)"
@@ -142,6 +152,27 @@ def worked_example(project: Path | None = None) -> list[Any]:
     """The worked example's events, from `project` (default: the current directory)."""
     root = Path() if project is None else project
     return [event for path in WORKED_EXAMPLE for event in load_events(root / path)]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """The events of one file of `--events A.json B.json ...`: sent once the previous stage is
+    drained and validated."""
+
+    name: str
+    events: Sequence[Any]
+
+
+def load_stages(paths: Sequence[Path]) -> list[Stage]:
+    """One stage per events file, in the order given."""
+    return [Stage(str(path), load_events(path)) for path in paths]
+
+
+def as_stages(events: Sequence[Any] | Sequence[Stage]) -> list[Stage]:
+    """`events` as stages: a list of `Stage`s as it is, anything else (events) as one stage."""
+    if events and all(isinstance(stage, Stage) for stage in events):
+        return list(events)
+    return [Stage("events", list(events))]
 
 
 # --- the template -------------------------------------------------------------------------------
@@ -308,7 +339,7 @@ class _ValidatorTotals:
 
 def run_on_stack(
     stack: LocalStack,
-    events: Sequence[Any],
+    events: Sequence[Any] | Sequence[Stage],
     *,
     faults: Mapping[str, Any] | None = None,
     timeout_s: float,
@@ -317,60 +348,180 @@ def run_on_stack(
 ) -> dict[str, Any]:
     """Send `events` through `stack`, drain, validate until nothing is pending; the JSON report.
 
+    `events` may be stages (`Stage`, one per events file): each is sent once the previous one is
+    drained, validated, and every full sync whose sync.completed has arrived has ended; a sync still
+    waiting for its sync.completed may go on in a later stage. After the last stage, the run waits
+    for every running sync to end. One report covers the whole run, with a line per stage.
+
     The validator waits as long as the emulator's processing delay, as it would wait for Coveo in
-    AWS. `timeout_s` bounds draining and validating; when it passes, `timedOut` says so.
+    AWS. `timeout_s` bounds the whole run; when it passes, `timedOut` says so and the stages not
+    begun are not sent.
     """
     started = time.monotonic()
     deadline = started + timeout_s
-    emulator = _Emulator(stack.coveo.base_url)
-    delay_s = float(emulator.get("state")["processingDelaySeconds"])
-    if faults is not None:
-        emulator.put("faults", faults)
-    counting = CountingStack.of(stack, {"PROCESSING_DELAY_SECONDS": f"{delay_s:g}"})
-    sent: dict[str, int] = {}
-    totals = _ValidatorTotals()
-    pending: list[Row] = []
+    stages = as_stages(events)
+    with contextlib.closing(_Emulator(stack.coveo.base_url)) as emulator:
+        delay_s = float(emulator.get("state")["processingDelaySeconds"])
+        if faults is not None:
+            emulator.put("faults", faults)
+        overrides = {**local_sync_settings(stack), "PROCESSING_DELAY_SECONDS": f"{delay_s:g}"}
+        counting = CountingStack.of(stack, overrides)
+        totals = _ValidatorTotals()
+        run = _StagedRun(counting, stages, deadline, delay_s, totals)
+        with _Progress(progress, run.describe) as ticker, _function_output(function_logs):
+            validator = counting.runtime.validator("validate_pushes")
+            ledger, syncs = counting.runtime.ledger(), counting.runtime.syncs()
+            for number, stage in enumerate(stages, start=1):
+                summary = run.stage(number, stage, ticker, validator, ledger, syncs)
+                if summary["timedOut"]:
+                    break
+        requests = emulator.get("stats")  # before the report's own permission queries
+        return _report(
+            counting,
+            emulator,
+            sent=run.sent,
+            drained=run.drained,
+            timed_out=run.timed_out,
+            pending=len(run.pending),
+            totals=totals,
+            requests=requests,
+            duration_s=time.monotonic() - started,
+            stages=run.summaries,
+            not_sent=[stage.name for stage in stages[len(run.summaries) :]],
+        )
 
-    def describe() -> str:
-        done = counting.tally.counts()
-        settled = done[Disposition.PUSHED] + done[Disposition.STALE] + done[Disposition.DEAD_LETTERED]
-        text = f"{settled}/{sum(sent.values())} events settled"
-        if totals.runs:
-            text += f"; validator {totals.verified} verified, {totals.failed} failed, {len(pending)} pending"
+
+def local_sync_settings(stack: LocalStack) -> dict[str, str]:
+    """`LOCAL_SYNC_SETTINGS` but those the user set: a variable the stack's overrides name, or one
+    the template sets from a parameter given with `--parameter`."""
+    given = set(stack.overrides) | _set_by_parameters(stack.template_path, stack.template_parameters)
+    return {name: value for name, value in LOCAL_SYNC_SETTINGS.items() if name not in given}
+
+
+def _set_by_parameters(template_path: Path, parameters: Mapping[str, str]) -> set[str]:
+    """The functions' environment variables whose value refers to one of `parameters`."""
+    if not parameters:
+        return set()
+    template = load_template(template_path)
+    functions = [((template.get("Globals") or {}).get("Function") or {})]
+    functions += [(template["Resources"].get(f) or {}).get("Properties") or {} for f in FUNCTION_IDS]
+    found = set()
+    for function in functions:
+        for name, value in ((function.get("Environment") or {}).get("Variables") or {}).items():
+            if _refers_to(value, parameters):
+                found.add(name)
+    return found
+
+
+def _refers_to(value: Any, parameters: Mapping[str, str]) -> bool:
+    if isinstance(value, Mapping):
+        if value.get("Ref") in parameters:
+            return True
+        sub = value.get("Fn::Sub")
+        text = sub[0] if isinstance(sub, list) and sub else sub
+        if isinstance(text, str) and any(f"${{{name}}}" in text for name in parameters):
+            return True
+        return any(_refers_to(inner, parameters) for inner in value.values())
+    if isinstance(value, list):
+        return any(_refers_to(inner, parameters) for inner in value)
+    return False
+
+
+class _StagedRun:
+    """The run's state across its stages: what was sent, whether each stage drained and validated."""
+
+    def __init__(
+        self,
+        stack: CountingStack,
+        stages: Sequence[Stage],
+        deadline: float,
+        delay_s: float,
+        totals: _ValidatorTotals,
+    ) -> None:
+        self.stack = stack
+        self.stages = stages
+        self.deadline = deadline
+        self.delay_s = delay_s
+        self.totals = totals
+        self.scopes: dict[str, str] = {}  # syncId → scope, across stages: routes a sync.completed
+        self.sent = 0
+        self.drained = True
+        self.pending: list[Row] = []
+        self.waiting: list[SyncRecord] = []  # running syncs the stage (or the run) waits for
+        self.summaries: list[dict[str, Any]] = []
+
+    @property
+    def timed_out(self) -> bool:
+        return any(summary["timedOut"] for summary in self.summaries)
+
+    def label(self, number: int, stage: Stage) -> str:
+        return f"stage {number}/{len(self.stages)} ({stage.name}): " if len(self.stages) > 1 else ""
+
+    def describe(self) -> str:
+        done = self.stack.tally.counts()
+        settled = sum(done[d] for d in Disposition if d is not Disposition.RETRY)
+        text = f"{settled}/{self.sent} events settled"
+        if self.totals.runs:
+            text += (
+                f"; validator {self.totals.verified} verified, {self.totals.failed} failed, "
+                f"{len(self.pending)} pending"
+            )
+        if self.waiting:
+            text += f"; waiting for sync(s) {', '.join(r.sync_id for r in self.waiting)} to end"
         return text
 
-    drained = True
-    with _Progress(progress, describe) as ticker, _function_output(function_logs):
-        ticker.phase = "sending"
-        sent = counting.send(events)
+    def stage(
+        self,
+        number: int,
+        stage: Stage,
+        ticker: _Progress,
+        validator: Validator,
+        ledger: ValidationLedger,
+        syncs: SyncLedger,
+    ) -> dict[str, Any]:
+        """Send one stage, drain both queues, validate until nothing is pending and the syncs the
+        stage waits for have ended (all of them after the last stage)."""
+        began = time.monotonic()
+        label = self.label(number, stage)
+        last = number == len(self.stages)
+        ticker.phase = f"{label}sending"
+        sent = sum(self.stack.send(stage.events, self.scopes).values())
+        self.sent += sent
         # Identities first (Coveo's advice), each queue until empty or out of time. Not
         # LocalStack.drain: the budget is shared by both queues, not granted to each.
+        drained = True
         for queue in (IDENTITY_QUEUE, ITEM_QUEUE):
-            ticker.phase = f"draining the {QUEUE_LABELS[queue]} queue"
-            with counting.poller(queue) as poller:
-                drained &= poller.run_until_drained(max(0.0, deadline - time.monotonic())).drained
-        ticker.phase = "validating"
-        validator = counting.runtime.validator("validate_pushes")
-        ledger = counting.runtime.ledger()
+            ticker.phase = f"{label}draining the {QUEUE_LABELS[queue]} queue"
+            with self.stack.poller(queue) as poller:
+                drained &= poller.run_until_drained(max(0.0, self.deadline - time.monotonic())).drained
+        self.drained &= drained
+        ticker.phase = f"{label}validating"
         while True:
-            totals.add(validator.run())
-            pending = _accepted_rows(ledger)
-            if not pending or time.monotonic() >= deadline:
+            self.totals.add(validator.run())  # verdicts, then the syncs that can end now
+            self.pending = _accepted_rows(ledger)
+            # A sync that has its count must end before the next stage; one still waiting for its
+            # sync.completed may go on in a later stage, but not past the last.
+            self.waiting = [r for r in syncs.running() if last or r.expected is not None]
+            if (not self.pending and not self.waiting) or time.monotonic() >= self.deadline:
                 break
-            time.sleep(_until_next_check(pending, delay_s, deadline))
-    timed_out = not drained or bool(pending)
-    requests = emulator.get("stats")  # before the report's own permission queries
-    return _report(
-        counting,
-        emulator,
-        sent=sum(sent.values()),
-        drained=drained,
-        timed_out=timed_out,
-        pending=len(pending),
-        totals=totals,
-        requests=requests,
-        duration_s=time.monotonic() - started,
-    )
+            if self.pending:
+                ticker.phase = f"{label}validating"
+                time.sleep(_until_next_check(self.pending, self.delay_s, self.deadline))
+            else:
+                ticker.phase = f"{label}waiting for full syncs to end"
+                time.sleep(max(0.0, min(SYNC_CHECK_EVERY_S, self.deadline - time.monotonic())))
+        summary = {
+            "stage": number,
+            "name": stage.name,
+            "sent": sent,
+            "drained": drained,
+            "pending": len(self.pending),
+            "syncsRunning": [r.sync_id for r in self.waiting],
+            "timedOut": not drained or bool(self.pending) or bool(self.waiting),
+            "durationSeconds": round(time.monotonic() - began, 1),
+        }
+        self.summaries.append(summary)
+        return summary
 
 
 @contextlib.contextmanager
@@ -403,18 +554,25 @@ def _until_next_check(pending: Sequence[Row], delay_s: float, deadline: float) -
 
 
 class _Emulator:
-    """The emulator's control surface (no auth) and its real effective-permissions route."""
+    """The emulator's control surface (no auth) and its real effective-permissions route.
+
+    One connection for the run: the report asks for every indexed item's permissions, and a new
+    connection per request (httpx.get) costs tens of milliseconds each."""
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
+        self._http = httpx.Client(timeout=30)
+
+    def close(self) -> None:
+        self._http.close()
 
     def get(self, path: str) -> Any:
-        response = httpx.get(f"{self.base_url}/_emulator/{path}", timeout=30)
+        response = self._http.get(f"{self.base_url}/_emulator/{path}")
         response.raise_for_status()
         return response.json()
 
     def put(self, path: str, body: Any) -> Any:
-        response = httpx.put(f"{self.base_url}/_emulator/{path}", json=body, timeout=30)
+        response = self._http.put(f"{self.base_url}/_emulator/{path}", json=body)
         if response.status_code == 400:
             raise ValueError(f"the emulator refused {path}: {response.json().get('message')}")
         response.raise_for_status()
@@ -425,9 +583,7 @@ class _Emulator:
             f"{self.base_url}/rest/organizations/{target.organization_id}/indexes/{index_id}"
             f"/documents/{quote(document_id, safe='')}/permissions/effective"
         )
-        response = httpx.get(
-            url, headers={"Authorization": f"Bearer {key}"}, params={"perPage": 1000}, timeout=30
-        )
+        response = self._http.get(url, headers={"Authorization": f"Bearer {key}"}, params={"perPage": 1000})
         response.raise_for_status()
         return response.json()
 
@@ -446,13 +602,16 @@ def _report(
     totals: _ValidatorTotals,
     requests: dict[str, Any],
     duration_s: float,
+    stages: Sequence[Mapping[str, Any]] = (),
+    not_sent: Sequence[str] = (),
 ) -> dict[str, Any]:
     counts = stack.tally.counts()
     dead_letters = stack.dead_letters()
     # SQS moved these after maxReceiveCount without a reason (the pipeline gives its own one, even
     # when it gives up on the last delivery): the tally never saw them dead-lettered.
     moved_by_sqs = sum(1 for d in dead_letters if d["reason"] is None)
-    acknowledged = counts[Disposition.PUSHED] + counts[Disposition.STALE]
+    # A sync.started or sync.completed is acknowledged once the ledger recorded it.
+    acknowledged = counts[Disposition.PUSHED] + counts[Disposition.STALE] + counts[Disposition.RECORDED]
     dead_lettered = counts[Disposition.DEAD_LETTERED] + moved_by_sqs
     state = emulator.get("state")
     documents = _documents(stack, state)
@@ -466,6 +625,7 @@ def _report(
             "acknowledged": acknowledged,
             "pushed": counts[Disposition.PUSHED],
             "stale_skipped": counts[Disposition.STALE],
+            "sync_events": counts[Disposition.RECORDED],
             "dead_lettered": dead_lettered,
             "unaccounted": sent - acknowledged - dead_lettered,
         },
@@ -498,10 +658,20 @@ def _report(
             "warnings": totals.warnings,
         },
         "requests": {key: requests[key] for key in ("total", "byRoute", "byStatus", "faultsInjected")},
+        "syncs": _syncs(stack.runtime.syncs()),
+        "stages": [dict(stage) for stage in stages],
     }
+    if not_sent:
+        report["stagesNotSent"] = list(not_sent)
     report["problems"] = problems(report)
     report["ok"] = not report["problems"]
     return report
+
+
+def _syncs(syncs: SyncLedger) -> dict[str, Any]:
+    """Every full sync of the run as the ledger records it, in the order they began."""
+    records = sorted(syncs.recent(REPORT_SYNCS), key=lambda record: record.started_ms)
+    return {record.sync_id: record.to_report() for record in records}
 
 
 def _documents(stack: LocalStack, state: dict[str, Any]) -> dict[str, Any]:
@@ -576,15 +746,39 @@ def problems(report: Mapping[str, Any]) -> list[str]:
         found.append(f"{validator['failed']} push(es) FAILED validation")
     if validator["pending"]:
         found.append(f"{validator['pending']} push(es) still pending validation")
+    for sync_id, sync in report.get("syncs", {}).items():
+        if sync["state"] in (SyncState.FAILED, SyncState.REFUSED):
+            found.append(f"full sync {sync_id!r} of {sync['scope']} {sync['state']}: {sync['reason']}")
+        elif sync["state"] == SyncState.RUNNING:
+            expected = "?" if sync["expected"] is None else sync["expected"]
+            found.append(
+                f"full sync {sync_id!r} of {sync['scope']} still RUNNING at the end of the run "
+                f"({sync['settled']} of {expected} changes settled)"
+            )
     if report["timedOut"]:
-        found.append(
-            "timed out before " + ("the queues drained" if not report["drained"] else "validation ended")
-        )
+        found.append(_timed_out(report))
     if report["drained"] and events["unaccounted"]:
         found.append(
             f"{events['unaccounted']} event(s) unaccounted for (neither acknowledged nor dead-lettered)"
         )
     return found
+
+
+def _timed_out(report: Mapping[str, Any]) -> str:
+    """Where the run's timeout caught it: in which stage, and before what."""
+    stages = report.get("stages") or []
+    stage = next((stage for stage in stages if stage["timedOut"]), None)
+    if stage is None or not stage["drained"]:
+        what = "the queues drained" if not report["drained"] else "validation ended"
+    elif stage["pending"]:
+        what = "validation ended"
+    else:
+        what = f"full sync(s) {', '.join(stage['syncsRunning'])} ended"
+    where = f" in stage {stage['stage']}/{len(stages)} ({stage['name']})" if stage and len(stages) > 1 else ""
+    text = f"timed out{where} before {what}"
+    if report.get("stagesNotSent"):
+        text += f"; not sent: {', '.join(report['stagesNotSent'])}"
+    return text
 
 
 def worked_example_problems(report: Mapping[str, Any]) -> list[str]:
@@ -608,11 +802,21 @@ def format_report(report: Mapping[str, Any]) -> str:
         f"Local run: {report['durationSeconds']} s",
         "",
         f"Events: {events['sent']} sent, {events['acknowledged']} acknowledged "
-        f"({events['pushed']} pushed, {events['stale_skipped']} skipped as stale), "
-        f"{events['dead_lettered']} dead-lettered",
-        "",
-        "Items:",
+        f"({events['pushed']} pushed, {events['stale_skipped']} skipped as stale"
+        + (f", {events['sync_events']} sync events recorded" if events.get("sync_events") else "")
+        + f"), {events['dead_lettered']} dead-lettered",
     ]
+    stages = report.get("stages") or []
+    if len(stages) > 1:
+        lines += ["", "Stages:"]
+        for stage in stages:
+            state = "timed out" if stage["timedOut"] else "drained and validated"
+            lines.append(
+                f"  {stage['stage']}. {stage['name']}: {stage['sent']} sent, {state} "
+                f"({stage['durationSeconds']} s)"
+            )
+        lines += [f"  not sent: {name}" for name in report.get("stagesNotSent", [])]
+    lines += ["", "Items:"]
     for document_id, document in report["documents"].items():
         state = "indexed" if document["indexed"] else "not indexed"
         lines.append(
@@ -634,6 +838,17 @@ def format_report(report: Mapping[str, Any]) -> str:
         lines.append("  (no indexed item)")
     if report["identities"]:
         lines += ["", "Identities: " + ", ".join(f"{k} {v}" for k, v in report["identities"].items())]
+    if report.get("syncs"):
+        lines += ["", "Full syncs:"]
+        for sync_id, sync in report["syncs"].items():
+            expected = "?" if sync["expected"] is None else sync["expected"]
+            deleted = "" if sync["deleted"] is None else f", {sync['deleted']} deleted"
+            lines.append(
+                f"  {sync_id}  {sync['scope']}  {sync['state']}: {sync['settled']} of {expected} "
+                f"changes settled{deleted}"
+            )
+            if sync["reason"]:
+                lines.append(f"      {sync['reason']}")
     lines += ["", f"Dead-letter queues: {len(report['dead_letters']) or 'empty'}"]
     for dead in report["dead_letters"]:
         lines.append(
@@ -663,7 +878,7 @@ def _short(value: Any, width: int = 60) -> str:
 
 
 def run_local(
-    events: Sequence[Any],
+    events: Sequence[Any] | Sequence[Stage],
     *,
     faults: Mapping[str, Any] | None = None,
     processing_delay_s: float = 0.0,
@@ -675,7 +890,7 @@ def run_local(
 ) -> dict[str, Any]:
     """Start moto and the emulator on free ports, provision from the template, run, report.
 
-    `template` defaults to template.yaml in the current directory (see `find_template`)."""
+    `events`: the events, or stages of them (see `run_on_stack`). `template` defaults to template.yaml in the current directory (see `find_template`)."""
     template = find_template(template)
     # The web stacks load here, not at import: `coveo-push --help` stays fast.
     from aws_simulator.cloudformation import provision_from_template
@@ -707,8 +922,8 @@ def _new_api_key() -> str:
 def run(args: argparse.Namespace, *, demo: bool = False) -> int:
     try:
         template = find_template(args.template)
-        events = (
-            [e for path in args.events for e in load_events(path)]
+        events: Sequence[Any] | Sequence[Stage] = (
+            _events_of(load_stages(args.events))
             if not demo and args.events
             else worked_example(template.parent)
         )
@@ -760,6 +975,11 @@ def run(args: argparse.Namespace, *, demo: bool = False) -> int:
         return 0
     print("Result: NOT OK: " + "; ".join(report["problems"]) + ".")
     return 1
+
+
+def _events_of(stages: list[Stage]) -> Sequence[Any] | Sequence[Stage]:
+    """One events file is a run of one stage: its events, as they are."""
+    return stages[0].events if len(stages) == 1 else stages
 
 
 def _parameter(text: str) -> tuple[str, str]:

@@ -26,12 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
         "local": "run the whole pipeline on one machine (moto + the emulator) and report",
         "demo": "`local` on the worked example, with a Coveo-like processing delay",
         "failures": "list the ledger's FAILED pushes and why Coveo refused them",
+        "syncs": "list the latest full syncs: state, counts, and why one failed or was refused",
         "redrive": "move dead letters back to their queue, or re-push FAILED ledger rows",
     }
     parsers = {name: sub.add_parser(name, help=text, description=text) for name, text in commands.items()}
     _add_local_arguments(parsers["local"])
     _add_local_arguments(parsers["demo"], demo=True)
     _add_failures_arguments(parsers["failures"])
+    _add_syncs_arguments(parsers["syncs"])
     _add_redrive_arguments(parsers["redrive"])
     return parser
 
@@ -114,6 +116,17 @@ def _add_failures_arguments(parser: argparse.ArgumentParser) -> None:
     _add_aws_arguments(parser)
 
 
+def _add_syncs_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="JSON instead of a table")
+    parser.add_argument(
+        "--limit", type=int, default=20, metavar="N", help="the latest N syncs, newest first (default: 20)"
+    )
+    parser.add_argument(
+        "--table", help="the ledger table, where the syncs are recorded (default: $LEDGER_TABLE)"
+    )
+    _add_aws_arguments(parser)
+
+
 def _add_redrive_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--repush",
@@ -171,6 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .operator import run_failures
 
         return run_failures(args)
+    elif args.command == "syncs":
+        from .operator import run_syncs
+
+        return run_syncs(args)
     elif args.command == "redrive":
         from .operator import run_redrive
 

@@ -1,6 +1,7 @@
-"""Operator tools: what Coveo accepted and then refused, and putting work back in motion.
+"""Operator tools: what Coveo accepted and then refused, full syncs, and putting work back in motion.
 
-`failures` lists the ledger's FAILED rows with Coveo's reason. `redrive` moves dead letters back to
+`failures` lists the ledger's FAILED rows with Coveo's reason. `syncs` lists the latest full syncs:
+their state, counts and why one failed or was refused. `redrive` moves dead letters back to
 the queue they came from (SQS's StartMessageMoveTask in AWS; receive, resend and delete where move
 tasks do not exist, as in moto), or re-pushes chosen FAILED rows from the change the ledger kept,
 through the same code path as the validator's own re-pushes. Both run against AWS, configured by
@@ -22,14 +23,16 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from connector.adapters.dynamodb_ledger import DynamoDBLedger
+from connector.adapters.dynamodb_syncs import DynamoDBSyncs
 from connector.adapters.s3_ledger_entries import S3LedgerEntries
 from connector.domain.events import Kind, item_key
 from connector.domain.ledger import Row, Status
 from connector.domain.pipeline import Disposition, Outcome
+from connector.domain.sync import SyncRecord
 from connector.domain.validator import repush_stored_changes
 from connector.entry.runtime import Runtime
 from connector.entry.settings import ConfigurationError
-from connector.ports import ValidationLedger
+from connector.ports import SyncLedger, ValidationLedger
 
 ClientFactory = Callable[..., Any]  # (service name, config=None) → boto3 client
 QUEUES = {
@@ -113,15 +116,63 @@ def format_failures(failures: Sequence[Failure], more: bool = False) -> str:
     rows = [
         (f.key, _iso(f.failed_at_ms) or "-", str(f.attempts), str(f.repushes), f.reason) for f in failures
     ]
+    return _table(header, rows, more, len(failures))
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], more: bool, shown: int) -> str:
     # The reason goes last, unpadded: it is the long column.
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
     lines = [
-        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]).rstrip()
         for row in (header, *rows)
     ]
     if more:
-        lines.append(f"(the first {len(failures)}; raise --limit to see more)")
+        lines.append(f"(the first {shown}; raise --limit to see more)")
     return "\n".join(lines)
+
+
+# --- full syncs ---------------------------------------------------------------------------------
+
+
+def list_syncs(syncs: SyncLedger, limit: int = 20) -> tuple[list[SyncRecord], bool]:
+    """The latest syncs, newest first (every running one among them), at most `limit`; True as
+    well when there are more."""
+    records = syncs.recent(limit + 1)  # one past the limit tells whether there are more
+    return records[:limit], len(records) > limit
+
+
+def sync_to_json(record: SyncRecord) -> dict[str, Any]:
+    return {
+        "syncId": record.sync_id,
+        **record.to_report(),
+        "startedAt": _iso(record.started_ms),
+        "finishedAt": _iso(record.finished_ms),
+    }
+
+
+def format_syncs(records: Sequence[SyncRecord], more: bool = False) -> str:
+    if not records:
+        return "No full syncs in the ledger."
+    header = ("SYNC", "SCOPE", "STATE", "EXPECTED", "SETTLED", "DELETED", "STARTED", "FINISHED", "REASON")
+    rows = [
+        (
+            r.sync_id,
+            r.scope_name,
+            r.state.value,
+            _count(r.expected),
+            str(r.settled),
+            _count(r.deleted),
+            _iso(r.started_ms) or "-",
+            _iso(r.finished_ms) or "-",
+            r.reason or "",
+        )
+        for r in records
+    ]
+    return _table(header, rows, more, len(records))
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
 
 
 # --- dead letters back to their queue -----------------------------------------------------------
@@ -309,6 +360,27 @@ def run_failures(args: argparse.Namespace, env: Mapping[str, str] | None = None)
         print(json.dumps({"failures": [f.to_json() for f in failures], "more": more}, indent=2))
     else:
         print(format_failures(failures, more))
+    return 0
+
+
+def run_syncs(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    table = args.table or env.get("LEDGER_TABLE")
+    if not table:
+        print("coveo-push syncs: no ledger table: pass --table or set LEDGER_TABLE", file=sys.stderr)
+        return 2
+    client = client_factory(args.local_endpoint)
+    # The records are in the table; the bucket holds only each sync's members, not read here.
+    syncs = DynamoDBSyncs(client("dynamodb"), table, s3=None, bucket="")
+    try:
+        records, more = list_syncs(syncs, args.limit)
+    except (BotoCoreError, ClientError) as exc:
+        print(f"coveo-push syncs: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"syncs": [sync_to_json(r) for r in records], "more": more}, indent=2))
+    else:
+        print(format_syncs(records, more))
     return 0
 
 

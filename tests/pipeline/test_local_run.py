@@ -33,6 +33,7 @@ def test_worked_example_lands_and_the_report_says_so(
         "acknowledged": 5,
         "pushed": 5,
         "stale_skipped": 0,
+        "sync_events": 0,
         "dead_lettered": 0,
         "unaccounted": 0,
     }

@@ -1,4 +1,4 @@
-"""`coveo-push failures` and `coveo-push redrive` against a local stack: moto, the emulator, the real handlers."""
+"""`coveo-push failures`, `coveo-push syncs` and `coveo-push redrive` against a local stack: moto, the emulator, the real handlers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from coveo_push_cli.local_run import FUNCTION_OUTPUT, worked_example
 from coveo_push_cli.main import main
 from coveo_push_cli.operator import list_failures, repush_failed, start_move_task
 
-from .stack import ANONYMOUS, access
+from .stack import ANONYMOUS, access, indexed
+from .test_item_pipeline import upsert
+from .test_sync_pipeline import member, sync_event
 
 ITEM = "file://folder/mytext.txt"
 ITEM_KEY = f"item#{ITEM}"
@@ -146,3 +148,68 @@ def receive_all(stack: LocalStack, queue: str) -> list[dict[str, Any]]:
         QueueUrl=stack.resources.queue_url(queue), MaxNumberOfMessages=10, MessageAttributeNames=["All"]
     )
     return list(response.get("Messages", []))
+
+
+def test_syncs_lists_the_latest_syncs_newest_first_with_their_counts_and_why_one_failed(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack.overrides = {**stack.overrides, "SYNC_QUEUE_DELAY_MINUTES": "0"}
+    kept, dropped = "file://docs/kept.txt", "file://docs/dropped.txt"
+    settle(stack, [*worked_example()[:-1], upsert(kept, 1), upsert(dropped, 1)])
+    # "s1" keeps one of the two documents; "s2" counts none of the change it sends.
+    for sync_id, count in (("s1", 1), ("s2", 0)):
+        started = sync_event("started", sync_id, scope="items")
+        settle(
+            stack, [started, member(upsert(kept, 1), sync_id), sync_event("completed", sync_id, count=count)]
+        )
+    assert set(indexed(stack)) == {kept}
+    local = use_stack_env(stack, monkeypatch)
+
+    assert main(["syncs", "--json", *local]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    rows = [
+        (s["syncId"], s["scope"], s["state"], s["expected"], s["settled"], s["deleted"])
+        for s in listed["syncs"]
+    ]
+    assert rows == [("s2", "items", "FAILED", 0, 1, None), ("s1", "items", "COMPLETED", 1, 1, 1)]
+    failed, completed = listed["syncs"]
+    assert failed["reason"].startswith("1 changes carry this syncId but sync.completed counted 0")
+    assert completed["reason"] is None
+    assert all(s["startedAt"].endswith("Z") and s["finishedAt"].endswith("Z") for s in listed["syncs"])
+    assert listed["more"] is False
+
+    assert main(["syncs", *local]) == 0
+    header, first, second = capsys.readouterr().out.splitlines()
+    assert header.split() == [
+        "SYNC", "SCOPE", "STATE", "EXPECTED", "SETTLED", "DELETED", "STARTED", "FINISHED", "REASON"
+    ]  # fmt: skip
+    assert first.split()[:6] == ["s2", "items", "FAILED", "0", "1", "-"] and first.endswith(failed["reason"])
+    assert second.split() == [
+        "s1",
+        "items",
+        "COMPLETED",
+        "1",
+        "1",
+        "1",
+        completed["startedAt"],
+        completed["finishedAt"],
+    ]
+
+    assert main(["syncs", "--limit", "1", *local]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "(the first 1; raise --limit to see more)"
+
+
+def test_syncs_without_a_ledger_table_says_what_to_set(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("LEDGER_TABLE", raising=False)
+
+    assert main(["syncs", "--local-endpoint", "http://127.0.0.1:1"]) == 2
+
+    assert capsys.readouterr().err == "coveo-push syncs: no ledger table: pass --table or set LEDGER_TABLE\n"
+
+
+def settle(stack: LocalStack, events: list[Any]) -> None:
+    stack.send(events)
+    drain(stack)
+    stack.validate()
