@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+from connector.adapters.dynamodb_syncs import REASON_LIMIT
 from connector.domain.events import Kind
 from connector.domain.sync import Member, MemberOutcome, SyncRecord, SyncState
 
@@ -54,11 +55,13 @@ class InMemorySyncs:
         return record.expected
 
     def record_members(self, sync_id: str, members: Sequence[Member], *, now_ms: int) -> None:
+        if not members:
+            return  # as the adapter: no object, no write
         if self.fail_next:
             raise self.fail_next.pop(0)
+        record = self.records[sync_id]  # a sync never opened: KeyError, and nothing kept
         self.batches.setdefault(sync_id, []).append(list(members))
         settled = sum(1 for m in members if m.outcome is not MemberOutcome.DEAD_LETTERED)
-        record = self.records[sync_id]
         self._update(sync_id, settled=record.settled + settled, progress_ms=now_ms)
 
     def members(self, sync_id: str) -> list[Member]:
@@ -75,13 +78,13 @@ class InMemorySyncs:
         deleted: int | None = None,
         threshold: int | None = None,
     ) -> bool:
-        record = self.records[sync_id]
-        if record.state is not SyncState.RUNNING:
+        record = self.records.get(sync_id)
+        if record is None or record.state is not SyncState.RUNNING:
             return False
         self._update(
             sync_id,
             state=state,
-            reason=reason,
+            reason=None if reason is None else reason[:REASON_LIMIT],
             finished_ms=now_ms,
             settled=record.settled if settled is None else settled,
             deleted=deleted,

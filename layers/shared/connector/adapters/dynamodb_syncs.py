@@ -28,6 +28,7 @@ PREFIX = "syncs/"
 PENDING_INDEX = "pending"
 RUNNING, ENDED = "sync#running", "sync#ended"
 _NAMES = {"#state": "state", "#queue": "queue", "#at": "at"}
+REASON_LIMIT = 2_000  # characters of the reason a sync ended with that its record keeps
 
 
 class DynamoDBSyncs:
@@ -143,19 +144,22 @@ class DynamoDBSyncs:
         body = gzip.compress(
             json.dumps([m.to_json() for m in members], separators=(",", ":")).encode(), compresslevel=6
         )
-        self._s3.put_object(
-            Bucket=self._bucket,
-            Key=f"{PREFIX}{sync_id}/{uuid.uuid4().hex}.json.gz",
-            Body=body,
-            ContentType="application/json",
-        )
+        key = f"{PREFIX}{sync_id}/{uuid.uuid4().hex}.json.gz"
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
         settled = sum(1 for m in members if m.outcome.value != "dead_lettered")
-        self._db.update_item(
-            TableName=self._table,
-            Key={"pk": {"S": sync_key(sync_id)}},
-            UpdateExpression="ADD settled :n SET progressAt = :now",
-            ExpressionAttributeValues={":n": {"N": str(settled)}, ":now": {"N": str(now_ms)}},
-        )
+        try:
+            # Only a record `open` made: an unconditional ADD would create a half record (no scope, no
+            # state) that `get` cannot read.
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": sync_key(sync_id)}},
+                UpdateExpression="ADD settled :n SET progressAt = :now",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":n": {"N": str(settled)}, ":now": {"N": str(now_ms)}},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            self._s3.delete_object(Bucket=self._bucket, Key=key)  # no members of a sync never opened
+            raise
 
     def members(self, sync_id: str) -> list[Member]:
         keys: list[str] = []
@@ -194,7 +198,7 @@ class DynamoDBSyncs:
                 values[f":{name}"] = {"N": str(value)}
         if reason is not None:
             sets.append("reason = :reason")
-            values[":reason"] = {"S": reason[:2000]}
+            values[":reason"] = {"S": reason[:REASON_LIMIT]}
         try:
             self._db.update_item(
                 TableName=self._table,
@@ -220,11 +224,14 @@ class DynamoDBSyncs:
     # --- lists --------------------------------------------------------------------------------------
 
     def running(self) -> list[SyncRecord]:
-        return self._listed(RUNNING, limit=None)
+        # The index is eventually consistent, the records are read consistently: a sync the index
+        # still lists as running may have ended (and must not be judged, nor deleted for, again).
+        return [r for r in self._listed(RUNNING, limit=None) if r.state is SyncState.RUNNING]
 
     def recent(self, limit: int = 100) -> list[SyncRecord]:
-        records = self._listed(RUNNING, limit=None) + self._listed(ENDED, limit=limit)
-        return sorted(records, key=lambda r: r.started_ms, reverse=True)[:limit]
+        # A sync that ends between the two reads (or that the index lags on) is listed by both.
+        records = {r.sync_id: r for r in self._listed(RUNNING, limit=None) + self._listed(ENDED, limit=limit)}
+        return sorted(records.values(), key=lambda r: r.started_ms, reverse=True)[:limit]
 
     def _listed(self, queue: str, *, limit: int | None) -> list[SyncRecord]:
         ids: list[str] = []
