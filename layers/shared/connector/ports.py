@@ -215,7 +215,8 @@ class ValidationLedger(Protocol):
 
 
 class SyncLedger(Protocol):
-    """Full syncs' records (in the ledger's table) and their members (in its bucket)."""
+    """Full syncs' records (in the ledger's table) and their members (in its bucket). Every write
+    but `open` and `make_current` is to a sync already opened, and raises otherwise."""
 
     def get(self, sync_ids: Sequence[str]) -> dict[str, SyncRecord]: ...
 
@@ -241,7 +242,8 @@ class SyncLedger(Protocol):
         ...
 
     def record_members(self, sync_id: str, members: Sequence[Member], *, now_ms: int) -> None:
-        """Keep what became of these changes of the sync (a redelivered one may come again)."""
+        """Keep what became of these changes of the sync (a redelivered one may come again), and
+        add those not dead-lettered to its running `settled` count."""
         ...
 
     def members(self, sync_id: str) -> list[Member]: ...
@@ -264,7 +266,9 @@ class SyncLedger(Protocol):
         """The validator's exact count of settled changes."""
         ...
 
-    def running(self) -> list[SyncRecord]: ...
+    def running(self) -> list[SyncRecord]:
+        """The syncs whose record, read consistently, is RUNNING."""
+        ...
 
     def recent(self, limit: int = 100) -> list[SyncRecord]:
         """The latest syncs, newest first."""

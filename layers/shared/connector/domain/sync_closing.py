@@ -48,7 +48,7 @@ class SyncCloser:
         for record in self.syncs.running():
             try:
                 self._close(record, report)
-            except (CoveoError, OSError) as error:
+            except Exception as error:  # Coveo, S3 or DynamoDB: this sync waits, the others go on
                 report.notes.append(
                     f"sync {record.sync_id!r} left running this time: {describe_exception(error)}"
                 )
