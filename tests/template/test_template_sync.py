@@ -59,6 +59,7 @@ IAM_ACTIONS = {
     ("_db", "query"): "dynamodb:Query",
     ("_s3", "put_object"): "s3:PutObject",
     ("_s3", "get_object"): "s3:GetObject",
+    ("_s3", "delete_object"): "s3:DeleteObject",
     ("_s3", "list_objects_v2"): "s3:ListBucket",
 }
 A_MEMBER_OBJECT = f"{dynamodb_syncs.PREFIX}sync-2026-11-26/0123456789abcdef.json.gz"
