@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -12,6 +13,10 @@ from coveo_emulator.core import Emulator
 from coveo_emulator.processing import Operation
 
 INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+# An integer as Java parses one (Long.parseLong): an optional sign and ASCII digits; Python's int()
+# would also take spaces, underscores and other scripts' digits.
+_INTEGER = re.compile(r"[+-]?[0-9]+\Z")
 
 
 @dataclass(slots=True)
@@ -76,25 +81,27 @@ def ordering_id(call: Call, required: bool = False) -> int:
         if required:
             raise errors.missing_parameter("orderingId")
         return call.received_ms
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.invalid_parameter("orderingId", f"{raw!r} is not a 64-bit integer") from None
+    if not _INTEGER.match(raw):
+        raise errors.invalid_parameter("orderingId", f"{raw!r} is not a 64-bit integer")
+    value = int(raw)
     if not 0 <= value <= INT64_MAX:
         raise errors.invalid_parameter("orderingId", f"{raw!r} is not a positive 64-bit integer")
     return value
 
 
 def queue_delay_ms(call: Call) -> int:
+    """queueDelay in minutes: int32, minimum 0, default 15 (SPEC-PUSH deleteDocumentsOlderThan,
+    deleteIdentityOlderThan); a wrong value is 412 INVALID_PARAMETER (reference §5)."""
     raw = call.query("queueDelay")
     if raw is None or raw == "":
         return call.emu.config.default_queue_delay_minutes * 60_000
-    try:
-        minutes = int(raw)
-    except ValueError:
-        raise errors.invalid_parameter("queueDelay", f"{raw!r} is not an integer") from None
+    if not _INTEGER.match(raw):
+        raise errors.invalid_parameter("queueDelay", f"{raw!r} is not an integer number of minutes")
+    minutes = int(raw)
     if minutes < 0:
         raise errors.invalid_parameter("queueDelay", "must be >= 0")
+    if minutes > INT32_MAX:
+        raise errors.invalid_parameter("queueDelay", f"{raw!r} is not a 32-bit integer")
     return minutes * 60_000
 
 

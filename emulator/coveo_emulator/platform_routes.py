@@ -3,6 +3,7 @@ source status (§6.2). What a validator reads after a 202 to learn what really h
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from collections import Counter
@@ -16,7 +17,7 @@ from coveo_emulator import calls, errors, wire
 from coveo_emulator.calls import Call
 from coveo_emulator.errors import CoveoError
 from coveo_emulator.permissions import ANONYMOUS, is_allowed, model_state, principal_of, reachable_users
-from coveo_emulator.state import Entity, EntityKey, Item, LogEntry, LogFilter
+from coveo_emulator.state import Entity, EntityKey, Item, LogEntry, LogFilter, iso_ms
 from coveo_emulator.wire import WireError
 
 LOG_OPERATIONS = (
@@ -316,20 +317,29 @@ def effective_permissions(call: Call, item: Item) -> tuple[list[dict[str, Any]],
     return rows, is_allowed(item.permissions, ANONYMOUS)
 
 
-async def get_effective_permissions(call: Call) -> Response:
-    item = _indexed_item(call)
-    included = (call.query("includedEntities") or "ALL").upper()
-    if included not in ("ALL", "ALLOWED", "DENIED"):
-        raise bad_param("includedEntities", "expected ALL, ALLOWED or DENIED")
+def _states(call: Call) -> list[str]:
+    """The `states` filter: an array of entity states (SPEC-SEC getEntities, SPEC-SRC effective
+    permissions). OpenAPI's default for a query array is the repeated form (`states=A&states=B`);
+    a comma-joined value (`states=A,B`) is accepted too, as Spring-style services split it. An
+    unknown state is a 400."""
     states = [
         s.strip().upper()
         for v in call.request.query_params.getlist("states")
         for s in v.split(",")
         if s.strip()
     ]
-    for s in states:
-        if s not in ENTITY_STATES:
-            raise bad_param("states", f"unknown state {s!r}")
+    for state in states:
+        if state not in ENTITY_STATES:
+            raise bad_param("states", f"unknown state {state!r}; expected some of {', '.join(ENTITY_STATES)}")
+    return states
+
+
+async def get_effective_permissions(call: Call) -> Response:
+    item = _indexed_item(call)
+    included = (call.query("includedEntities") or "ALL").upper()
+    if included not in ("ALL", "ALLOWED", "DENIED"):
+        raise bad_param("includedEntities", "expected ALL, ALLOWED or DENIED")
+    states = _states(call)
     page = _int_param(call, "page", 0, 0, 1_000_000)
     per_page = _int_param(call, "perPage", 100, 1, 1000)
     rows, anonymous = effective_permissions(call, item)
@@ -443,19 +453,21 @@ async def list_cache_entities(call: Call) -> Response:
         raise errors.not_found(
             "SECURITY_PROVIDER_NOT_FOUND", f"Security provider '{provider}' does not exist."
         )
-    states = [
-        s.strip().upper()
-        for v in call.request.query_params.getlist("states")
-        for s in v.split(",")
-        if s.strip()
-    ]
+    states = _states(call)
     page = _int_param(call, "page", 0, 0, 1_000_000)
     per_page = _int_param(call, "perPage", 100, 1, 1000)
+    # from/to: "minimum/maximum updated date" (SPEC-SEC getEntities).
+    raw_from, raw_to = call.query("from"), call.query("to")
+    from_ms = parse_w3c(raw_from, "from") if raw_from else None
+    to_ms = parse_w3c(raw_to, "to") if raw_to else None
     entities = sorted(
         (
             e
             for e in call.emu.state.cache.entities.values()
-            if e.provider == provider and (not states or e.state in states)
+            if e.provider == provider
+            and (not states or e.state in states)
+            and (from_ms is None or e.last_update_ms >= from_ms)
+            and (to_ms is None or e.last_update_ms <= to_ms)
         ),
         key=lambda e: (e.type, e.name),
     )
@@ -471,26 +483,70 @@ async def list_cache_entities(call: Call) -> Response:
 
 # --- source --------------------------------------------------------------------------------------
 
+# statusType pushed (SPEC-PUSH setSourceStatus) -> SourceStatus.refreshType (SPEC-SRC).
 _REFRESH_TYPES = {"REBUILD": "REBUILD", "REFRESH": "FULL_REFRESH", "INCREMENTAL": "INCREMENTAL_REFRESH"}
+# SourceInformation.last*EndDate per refreshType (SPEC-SRC).
+_END_DATES = {
+    "REBUILD": "lastRebuildEndDate",
+    "REFRESH": "lastFullRefreshEndDate",
+    "INCREMENTAL": "lastIncrementalRefreshEndDate",
+}
+
+
+def _processed_since(call: Call, log_position: int) -> int:
+    """Item operations the index completed since an activity opened (its processed documents)."""
+    source_id = call.emu.config.source_id
+    entries = call.emu.state.logs.entries
+    return sum(
+        1
+        for e in itertools.islice(entries, log_position, None)
+        if e.task == "INDEXING" and e.result == "COMPLETED" and e.source_id == source_id and e.document_id
+    )
 
 
 async def get_source(call: Call) -> Response:
+    """GET /rest/organizations/{org}/sources/{sourceId}: a SourceModel (SPEC-SRC getSource) with
+    what a Push source shows: its activity (information.sourceStatus) and its size."""
     calls.check_org(call)
     config = call.emu.config
     source_id = call.params["sourceId"]
     if source_id != config.source_id:
         raise errors.not_found("SOURCE_NOT_FOUND", f"Source '{source_id}' does not exist.")
     status = call.emu.state.source_status
-    indexed = [i for i in call.emu.state.index.indexed()]
-    source_status: dict[str, Any] = {"allowedOperations": [], "numberOfProcessedDocuments": len(indexed)}
-    if status.activity_started_ms is not None:
+    indexed = list(call.emu.state.index.indexed())
+    activity = status.activity
+    source_status: dict[str, Any] = {"allowedOperations": []}
+    if activity is not None:
+        # An open activity (SPEC-PUSH setSourceStatus): the source is REFRESHING.
         source_status.update(
             type="REFRESHING",
-            refreshType=_REFRESH_TYPES[status.status_type],
-            timestamp=status.activity_started_ms,
+            extendedCurrentStatus="REFRESHING",
+            refreshType=_REFRESH_TYPES[activity.status_type],
+            activityId=activity.activity_id,
+            timestamp=iso_ms(activity.started_ms),
+            numberOfProcessedDocuments=_processed_since(call, activity.log_position),
         )
     else:
-        source_status.update(type="PUSH_READY")
+        # No activity: "Ready to receive content" (DOC-35), i.e. PUSH_READY.
+        source_status.update(type="PUSH_READY", extendedCurrentStatus="PUSH_READY")
+    information: dict[str, Any] = {
+        "sourceStatus": source_status,
+        # Deprecated in SPEC-SRC (which names no replacement): the items the index holds now.
+        "numberOfDocuments": len(indexed),
+        "documentsTotalSize": sum(i.data_size for i in indexed),
+    }
+    last = status.last_activity
+    if last is not None and last.ended_ms is not None:
+        # IDLE "marks it as completed" (SPEC-PUSH): the closed activity is the last operation.
+        information["lastOperation"] = {
+            "id": last.activity_id,
+            "operationType": _REFRESH_TYPES[last.status_type],
+            "timestamp": iso_ms(last.ended_ms),
+            "result": "COMPLETED",
+        }
+        information["lastRefreshEndDate"] = iso_ms(max(status.ended_ms.values()))
+        for status_type, ended in status.ended_ms.items():
+            information[_END_DATES[status_type]] = iso_ms(ended)
     return JSONResponse(
         {
             "id": config.source_id,
@@ -498,10 +554,6 @@ async def get_source(call: Call) -> Response:
             "sourceType": "PUSH",
             "pushEnabled": True,
             "sourceVisibility": "SECURED",
-            "information": {
-                "sourceStatus": source_status,
-                "numberOfDocuments": len(indexed),
-                "documentsTotalSize": sum(i.data_size for i in indexed),
-            },
+            "information": information,
         }
     )

@@ -113,13 +113,15 @@ async def put_documents_batch(call: Call) -> Response:
 async def set_source_status(call: Call) -> Response:
     calls.check_source(call)
     raw = calls.required(call, "statusType")
-    status = raw.upper()
+    status = raw.upper()  # "case insensitive" (OLD-DOCS, reference §2.2)
     if status not in STATUS_TYPES:
         raise errors.invalid_parameter("statusType", f"{raw!r}; expected one of {', '.join(STATUS_TYPES)}")
-    source = call.emu.state.source_status
-    source.status_type = status
-    # REBUILD/REFRESH/INCREMENTAL open an activity, IDLE closes it (SPEC-PUSH setSourceStatus).
-    source.activity_started_ms = None if status == "IDLE" else call.received_ms
+    # "Pushing an active source status (REBUILD, REFRESH, or INCREMENTAL) creates an activity.
+    # Pushing the IDLE status terminates the ongoing activity and marks it as completed" (SPEC-PUSH
+    # setSourceStatus). Synchronous, not queued: the 201 means the status is set.
+    if not call.lose:
+        state = call.emu.state
+        state.source_status.push(status, call.received_ms, len(state.logs.entries))
     return Response(status_code=201)
 
 

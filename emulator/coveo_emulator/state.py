@@ -406,9 +406,40 @@ class IdentityLogEntry:
 
 
 @dataclass(slots=True)
+class Activity:
+    """A source activity, opened by an active statusType (REBUILD, REFRESH, INCREMENTAL) and
+    closed by IDLE (SPEC-PUSH setSourceStatus)."""
+
+    activity_id: str
+    status_type: str
+    started_ms: int
+    log_position: int  # Logs API entries written before it opened (what it processed comes after)
+    ended_ms: int | None = None
+
+
+@dataclass(slots=True)
 class SourceStatus:
     status_type: str = "IDLE"  # the last statusType pushed
-    activity_started_ms: int | None = None
+    activity: Activity | None = None  # the open activity, if any
+    last_activity: Activity | None = None  # the last one IDLE (or another status) closed
+    # statusType -> when its last activity ended (SourceInformation.last*EndDate)
+    ended_ms: dict[str, int] = field(default_factory=dict)
+
+    def push(self, status_type: str, now_ms: int, log_position: int) -> None:
+        """An active status opens an activity (a different one closes the open one first: one
+        activity at a time); IDLE closes the open one and marks it completed; IDLE with nothing
+        open changes nothing."""
+        self.status_type = status_type
+        open_activity = self.activity
+        if open_activity is not None and open_activity.status_type == status_type:
+            return  # the same activity goes on
+        if open_activity is not None:
+            open_activity.ended_ms = now_ms
+            self.last_activity = open_activity
+            self.ended_ms[open_activity.status_type] = now_ms
+            self.activity = None
+        if status_type != "IDLE":
+            self.activity = Activity(str(uuid.uuid4()), status_type, now_ms, log_position)
 
 
 class EmulatorState:

@@ -24,6 +24,7 @@ import functools
 import itertools
 import json
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -328,3 +329,154 @@ def validate_logs_request(body: object) -> None:
     errors = logs_request_errors(body)
     if errors:
         raise SpecViolationError(LOGS_REQUEST, errors)
+
+
+# --- query parameters and the platform specs (OpenAPI 3) -----------------------------------------
+#
+# The full-sync calls go beyond the Push spec: the source's size comes from the Source API
+# (coveo-source.yml, getSource) and the provider's from the Security Cache API
+# (coveo-security-cache.yml, getEntities). Both are OpenAPI 3.0 documents (`components/schemas`,
+# parameters with a `schema`), loaded apart from the Swagger 2.0 ones above. Requests are checked
+# on their route, their query parameters (names, required ones, and each value against the
+# parameter's type, format, minimum and enum) and on the absence of a body.
+
+SOURCE_SPEC_FILE = "coveo-source.yml"
+SECURITY_CACHE_SPEC_FILE = "coveo-security-cache.yml"
+
+requires_platform_specs = pytest.mark.skipif(
+    not all((SPEC_DIR / name).is_file() for name in (SOURCE_SPEC_FILE, SECURITY_CACHE_SPEC_FILE)),
+    reason=f"Coveo's Source and Security Cache OpenAPI specs not found at {SPEC_DIR}; set COVEO_OPENAPI_DIR",
+)
+
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+
+
+@functools.cache
+def load_openapi3_spec(name: str) -> dict[str, Any]:
+    """An OpenAPI 3 spec as published (shared and cached: do not mutate)."""
+    path = SPEC_DIR / name
+    if not path.is_file():
+        raise FileNotFoundError(f"Coveo OpenAPI spec not found at {path}; set COVEO_OPENAPI_DIR")
+    with path.open(encoding="utf-8") as stream:
+        spec: dict[str, Any] = yaml.safe_load(stream)
+    if not str(spec.get("openapi", "")).startswith("3."):
+        raise ValueError(f"{path}: expected an OpenAPI 3 document")
+    return spec
+
+
+def find_operation(spec: dict[str, Any], method: str, path: str, prefix: str = "") -> dict[str, Any]:
+    """The operation whose path template (after `prefix`) matches this concrete, encoded path."""
+    relative = path.removeprefix(prefix)
+    for template, operations in spec["paths"].items():
+        pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"
+        if re.match(pattern, relative) and method.lower() in operations:
+            return operations[method.lower()]  # type: ignore[no-any-return]
+    raise AssertionError(f"{method} {path} is not a route of the spec")
+
+
+def _parameter_schema(parameter: dict[str, Any]) -> dict[str, Any]:
+    # OpenAPI 3 nests the type under `schema`; Swagger 2.0 puts it on the parameter itself.
+    return dict(parameter.get("schema") or parameter)
+
+
+def _scalar_errors(name: str, schema: dict[str, Any], value: str) -> list[str]:
+    kind = schema.get("type", "string")
+    errors: list[str] = []
+    if kind == "integer":
+        if not re.fullmatch(r"-?[0-9]+", value):
+            return [f"{name}={value!r}: not an integer"]
+        number = int(value)
+        low, high = _INT_RANGES.get(schema.get("format", "int64"), _INT_RANGES["int64"])
+        if not low <= number <= high:
+            errors.append(f"{name}={value!r}: outside {schema.get('format', 'int64')}")
+        if "minimum" in schema and number < schema["minimum"]:
+            errors.append(f"{name}={value!r}: below the minimum {schema['minimum']}")
+    elif kind == "boolean" and value not in ("true", "false"):
+        errors.append(f"{name}={value!r}: not a boolean")
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{name}={value!r}: not one of {schema['enum']}")
+    return errors
+
+
+def _repeated(parameter: dict[str, Any]) -> bool:
+    """Whether an array query parameter is serialized as one `name=value` per element."""
+    if "schema" in parameter:  # OpenAPI 3: style form (the default) explodes by default
+        style = parameter.get("style", "form")
+        if style != "form":
+            raise NotImplementedError(f"{parameter['name']}: style {style!r} is not checked")
+        return bool(parameter.get("explode", True))
+    collection = parameter.get("collectionFormat", "csv")  # Swagger 2.0's default is csv
+    if collection not in ("csv", "multi"):
+        raise NotImplementedError(f"{parameter['name']}: collectionFormat {collection!r} is not checked")
+    return bool(collection == "multi")
+
+
+def query_errors(operation: dict[str, Any], params: Any) -> list[str]:
+    """Every way the query (an `httpx.QueryParams`: its names, and `get_list()` per name) breaks
+    the operation's documented query parameters.
+
+    An array parameter is expected as its spec serializes it: in OpenAPI 3 `style: form` with
+    `explode: true` by default (one `name=value` per element), in Swagger 2.0 `collectionFormat`
+    `csv` by default or `multi`. Each element is checked against the items' schema, so an array
+    sent comma-joined where the spec repeats it is reported as the unknown enum value it is.
+    """
+    documented = {p["name"]: p for p in operation.get("parameters", []) if p.get("in") == "query"}
+    errors = [f"{name}: not a documented query parameter" for name in params if name not in documented]
+    for name, parameter in documented.items():
+        values = list(params.get_list(name))
+        if not values:
+            if parameter.get("required"):
+                errors.append(f"{name}: required and missing")
+            continue
+        schema = _parameter_schema(parameter)
+        if schema.get("type") == "array":
+            if _repeated(parameter):
+                elements = values
+            elif len(values) > 1:
+                errors.append(f"{name}: sent {len(values)} times; the spec joins the elements with commas")
+                continue
+            else:
+                elements = values[0].split(",")
+            for value in elements:
+                errors += _scalar_errors(name, schema.get("items", {}), value)
+            continue
+        if len(values) > 1:
+            errors.append(f"{name}: sent {len(values)} times")
+        errors += _scalar_errors(name, schema, values[0])
+    return errors
+
+
+def schema_at(spec: dict[str, Any], schema: dict[str, Any], path: str) -> dict[str, Any]:
+    """The schema of the property at dotted `path` inside `schema`, following `$ref`, `allOf` and
+    `oneOf` (the first alternative that has the property). AssertionError if no branch has it."""
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        while "$ref" in node:
+            target: Any = spec
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            node = target
+        return node
+
+    def find(node: dict[str, Any], key: str) -> dict[str, Any] | None:
+        node = resolve(node)
+        if key in node.get("properties", {}):
+            return resolve(node["properties"][key])
+        for branch in (*node.get("allOf", ()), *node.get("oneOf", ())):
+            found = find(branch, key)
+            if found is not None:
+                return found
+        return None
+
+    node = schema
+    for key in path.split("."):
+        found = find(node, key)
+        assert found is not None, f"{path}: no property {key!r} in the spec's schema"
+        node = found
+    return node
+
+
+def response_schema(operation: dict[str, Any], status: str = "200") -> dict[str, Any]:
+    """An OpenAPI 3 operation's response schema (whatever its media type)."""
+    content = operation["responses"][status]["content"]
+    return dict(next(iter(content.values()))["schema"])

@@ -4,7 +4,6 @@ against Coveo's published Push spec."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import httpx
@@ -15,7 +14,19 @@ from coveo_push_api.models import BaseIdentityBody, BatchDelete, IdentityBody, I
 from tests import worked_example as wx
 from tests.unit.wire import Wire, json_response
 
-from .coveo_spec import load_push_spec, requires_spec, validate_push_body
+from .coveo_spec import (
+    SECURITY_CACHE_SPEC_FILE,
+    SOURCE_SPEC_FILE,
+    find_operation,
+    load_openapi3_spec,
+    load_push_spec,
+    query_errors,
+    requires_platform_specs,
+    requires_spec,
+    response_schema,
+    schema_at,
+    validate_push_body,
+)
 
 pytestmark = [requires_spec, pytest.mark.contract]
 
@@ -41,14 +52,8 @@ def answer(request: httpx.Request) -> httpx.Response:
 
 
 def spec_operation(method: str, path: str) -> dict[str, Any]:
-    """The spec's operation whose path template matches this concrete path."""
-    spec = load_push_spec()
-    relative = path.removeprefix("/push/v1")
-    for template, operations in spec["paths"].items():
-        pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", template) + "$"
-        if re.match(pattern, relative) and method.lower() in operations:
-            return operations[method.lower()]  # type: ignore[no-any-return]
-    raise AssertionError(f"{method} {path} is not a route of Coveo's Push spec")
+    """The Push spec's operation whose path template matches this concrete path."""
+    return find_operation(load_push_spec(), method, path, prefix="/push/v1")
 
 
 def check_against_spec(request: httpx.Request) -> str | None:
@@ -60,6 +65,8 @@ def check_against_spec(request: httpx.Request) -> str | None:
     for parameter in parameters:
         if parameter.get("in") == "query" and parameter.get("required"):
             assert parameter["name"] in request.url.params
+    # ... and each value against its parameter's type, format, minimum and enum
+    assert query_errors(operation, request.url.params) == [], request.url
     body_params = [p for p in parameters if p.get("in") == "body"]
     if not body_params:
         assert request.content == b"", f"{request.method} {request.url.path} takes no body"
@@ -121,3 +128,77 @@ def test_worked_example_batches_follow_the_spec() -> None:
         f"POST {wx.ORGANIZATION_ID}/files",
         "PUT documents/batch",
     ]
+
+
+# --- full sync: the calls beyond pushes (issue 16) -----------------------------------------------
+
+NOW_MS = 1_700_000_000_000  # an orderingId in the past
+
+
+def test_full_sync_push_calls_follow_the_spec() -> None:
+    """Delete older than (items and identities, with and without queueDelay) and every source
+    status: documented routes, orderingId/queueDelay/statusType values of the documented types,
+    no body (SPEC-PUSH deleteDocumentsOlderThan, deleteIdentityOlderThan, setSourceStatus)."""
+    wire = Wire(default=answer)
+    client = CoveoClient(wx.ORGANIZATION_ID, "k", base_url="http://coveo.test", http_client=wire.client())
+    client.set_source_status(wx.SOURCE_ID, "REBUILD")
+    client.delete_items_older_than(wx.SOURCE_ID, NOW_MS)
+    client.delete_items_older_than(wx.SOURCE_ID, NOW_MS, queue_delay_minutes=0)
+    client.delete_identities_older_than(wx.PROVIDER_ID, NOW_MS)
+    client.delete_identities_older_than(wx.PROVIDER_ID, NOW_MS, queue_delay_minutes=15)
+    for status in ("REFRESH", "INCREMENTAL", "IDLE"):
+        client.set_source_status(wx.SOURCE_ID, status)
+    for request in wire.requests:
+        assert check_against_spec(request) is None  # none of them has a body
+    assert [spec_operation(r.method, r.url.path)["externalDocs"]["url"] for r in wire.requests] == [
+        "https://docs.coveo.com/en/35/index-content/manage-the-push-source#update-the-status-of-a-push-source",
+        "https://docs.coveo.com/en/131/",
+        "https://docs.coveo.com/en/131/",
+        "https://docs.coveo.com/en/33/",
+        "https://docs.coveo.com/en/33/",
+        *[
+            "https://docs.coveo.com/en/35/index-content/manage-the-push-source#update-the-status-of-a-push-source"
+        ]
+        * 3,
+    ]
+
+
+def platform_operation(spec_file: str, request: httpx.Request) -> dict[str, Any]:
+    operation = find_operation(load_openapi3_spec(spec_file), request.method, request.url.path)
+    assert query_errors(operation, request.url.params) == [], request.url
+    assert request.content == b"", f"{request.method} {request.url.path} takes no body"
+    return operation
+
+
+@requires_platform_specs
+def test_count_documents_reads_the_source_the_source_spec_describes() -> None:
+    """GET …/sources/{sourceId} is getSource; the count the client reads,
+    information.numberOfDocuments, is an integer of its SourceModel (deprecated there, and still
+    the only count of a source's documents it has)."""
+    wire = Wire(default=lambda request: json_response(200, {"information": {"numberOfDocuments": 3}}))
+    client = CoveoClient(wx.ORGANIZATION_ID, "k", base_url="http://coveo.test", http_client=wire.client())
+    assert client.count_documents(wx.SOURCE_ID) == 3
+    [request] = wire.requests
+    operation = platform_operation(SOURCE_SPEC_FILE, request)
+    assert operation["operationId"] == "getSource"
+    spec = load_openapi3_spec(SOURCE_SPEC_FILE)
+    count = schema_at(spec, response_schema(operation), "information.numberOfDocuments")
+    assert (count["type"], count["format"]) == ("integer", "int64")
+
+
+@requires_platform_specs
+def test_count_identities_sends_the_states_array_as_the_security_cache_spec_serializes_it() -> None:
+    """GET …/securitycache/entities/{providerId} is getEntities: `states` is an array of entity
+    states (repeated, OpenAPI's default form), page and perPage are int32; the count the client
+    reads, totalEntries, is an integer of PageModelSIDModel."""
+    wire = Wire(default=lambda request: json_response(200, {"items": [], "totalEntries": 9, "totalPages": 9}))
+    client = CoveoClient(wx.ORGANIZATION_ID, "k", base_url="http://coveo.test", http_client=wire.client())
+    assert client.count_identities(wx.PROVIDER_ID) == 9
+    [request] = wire.requests
+    operation = platform_operation(SECURITY_CACHE_SPEC_FILE, request)
+    assert operation["operationId"] == "getEntities"
+    states = next(p for p in operation["parameters"] if p["name"] == "states")["schema"]["items"]["enum"]
+    assert sorted(request.url.params.get_list("states")) == sorted(s for s in states if s != "DISABLED")
+    spec = load_openapi3_spec(SECURITY_CACHE_SPEC_FILE)
+    total = schema_at(spec, response_schema(operation), "totalEntries")
+    assert (total["type"], total["format"]) == ("integer", "int64")

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 
 from . import coveo_spec
@@ -393,3 +394,87 @@ def test_missing_specs_skip_with_a_message(monkeypatch: pytest.MonkeyPatch, tmp_
     assert str(tmp_path / "absent") in reason and "set COVEO_OPENAPI_DIR" in reason
     with pytest.raises(FileNotFoundError, match="COVEO_OPENAPI_DIR"):
         module.load_push_spec()
+    assert module.requires_platform_specs.args == (True,)
+    with pytest.raises(FileNotFoundError, match="COVEO_OPENAPI_DIR"):
+        module.load_openapi3_spec(module.SOURCE_SPEC_FILE)
+
+
+# --- the query checker (full-sync calls) ---------------------------------------------------------
+
+ORG = "mycoveocloudv2organizationg8tp8wu3"
+OLDER_THAN = f"/push/v1/organizations/{ORG}/sources/mysourceidg3c5d1r2/documents/olderthan"
+STATUS = f"/push/v1/organizations/{ORG}/sources/mysourceidg3c5d1r2/status"
+ENTITIES = f"/rest/organizations/{ORG}/securitycache/entities/{PROVIDER}"
+
+
+def push_query_errors(method: str, path: str, query: str) -> list[str]:
+    operation = coveo_spec.find_operation(coveo_spec.load_push_spec(), method, path, prefix="/push/v1")
+    return coveo_spec.query_errors(operation, httpx.QueryParams(query))
+
+
+def entities_query_errors(query: str) -> list[str]:
+    spec = coveo_spec.load_openapi3_spec(coveo_spec.SECURITY_CACHE_SPEC_FILE)
+    return coveo_spec.query_errors(coveo_spec.find_operation(spec, "GET", ENTITIES), httpx.QueryParams(query))
+
+
+@requires_spec
+@pytest.mark.parametrize(
+    ("method", "path", "query", "errors"),
+    [
+        ("DELETE", OLDER_THAN, "orderingId=1700000000000&queueDelay=15", []),
+        ("DELETE", OLDER_THAN, "queueDelay=15", ["orderingId: required and missing"]),
+        ("DELETE", OLDER_THAN, "orderingId=1.5", ["orderingId='1.5': not an integer"]),
+        ("DELETE", OLDER_THAN, "orderingId=1&queueDelay=-1", ["queueDelay='-1': below the minimum 0"]),
+        ("DELETE", OLDER_THAN, f"orderingId=1&queueDelay={2**31}", [f"queueDelay='{2**31}': outside int32"]),
+        ("DELETE", OLDER_THAN, "orderingId=1&orderingId=2", ["orderingId: sent 2 times"]),
+        ("DELETE", OLDER_THAN, "orderingId=1&delay=3", ["delay: not a documented query parameter"]),
+        ("POST", STATUS, "statusType=REBUILD", []),
+        (
+            "POST",
+            STATUS,
+            "statusType=rebuild",
+            ["statusType='rebuild': not one of ['INCREMENTAL', 'REFRESH', 'REBUILD', 'IDLE']"],
+        ),
+    ],
+)
+def test_push_query_values_are_checked_against_their_parameter(
+    method: str, path: str, query: str, errors: list[str]
+) -> None:
+    assert push_query_errors(method, path, query) == errors
+
+
+@coveo_spec.requires_platform_specs
+def test_an_array_parameter_is_checked_in_the_form_the_spec_serializes_it() -> None:
+    """getEntities' `states` is an OpenAPI 3 query array: `style: form`, `explode: true` (defaults),
+    i.e. one `states=` per element."""
+    assert entities_query_errors("states=UP_TO_DATE&states=DISABLED&page=0&perPage=1") == []
+    assert entities_query_errors("states=UP_TO_DATE,DISABLED") == [
+        "states='UP_TO_DATE,DISABLED': not one of "
+        "['UNKNOWN', 'UP_TO_DATE', 'NOT_UPDATED', 'OUT_OF_DATE', 'IN_ERROR', 'DISABLED']"
+    ]
+    assert entities_query_errors("states=GONE&perPage=x") == [
+        "states='GONE': not one of ['UNKNOWN', 'UP_TO_DATE', 'NOT_UPDATED', 'OUT_OF_DATE', 'IN_ERROR', 'DISABLED']",
+        "perPage='x': not an integer",
+    ]
+
+
+def test_swagger2_arrays_default_to_comma_joined() -> None:
+    """Swagger 2.0's `collectionFormat` defaults to csv; `multi` repeats the name."""
+    csv = {"parameters": [{"name": "ids", "in": "query", "type": "array", "items": {"type": "integer"}}]}
+    assert coveo_spec.query_errors(csv, httpx.QueryParams("ids=1,2")) == []
+    assert coveo_spec.query_errors(csv, httpx.QueryParams("ids=1&ids=2")) == [
+        "ids: sent 2 times; the spec joins the elements with commas"
+    ]
+    multi = {"parameters": [{**csv["parameters"][0], "collectionFormat": "multi"}]}
+    assert coveo_spec.query_errors(multi, httpx.QueryParams("ids=1&ids=2")) == []
+    assert coveo_spec.query_errors(multi, httpx.QueryParams("ids=1,x")) == ["ids='1,x': not an integer"]
+
+
+@coveo_spec.requires_platform_specs
+def test_schema_at_follows_refs_and_compositions() -> None:
+    spec = coveo_spec.load_openapi3_spec(coveo_spec.SOURCE_SPEC_FILE)
+    operation = coveo_spec.find_operation(spec, "GET", f"/rest/organizations/{ORG}/sources/abc")
+    root = coveo_spec.response_schema(operation)  # a oneOf of source models
+    assert coveo_spec.schema_at(spec, root, "information.sourceStatus.type")["enum"][-1] == "PUSH_READY"
+    with pytest.raises(AssertionError, match="no property 'numberOfItems'"):
+        coveo_spec.schema_at(spec, root, "information.numberOfItems")

@@ -566,9 +566,13 @@ class CoveoClient:
         queue_delay_minutes: int | None = None,
         deadline: Deadline | None = None,
     ) -> None:
+        """Disable every identity of the provider last updated with an orderingId strictly lower
+        than `ordering_id`."""
         self._check_ordering_id(ordering_id)
         params: dict[str, str | int | bool] = {"orderingId": ordering_id}
         if queue_delay_minutes is not None:
+            if queue_delay_minutes < 0:  # SPEC-PUSH deleteIdentityOlderThan: minimum 0
+                raise ValueError("queue_delay_minutes must be >= 0")
             params["queueDelay"] = queue_delay_minutes
         self._request(
             "DELETE", self._provider(provider_id, "/permissions/olderthan"), params=params, deadline=deadline
@@ -807,12 +811,13 @@ class CoveoClient:
     def count_identities(self, provider_id: str, *, deadline: Deadline | None = None) -> int:
         """The identities of the provider the security cache holds that are not disabled (one
         request: a page of one entity, and its `totalEntries`)."""
-        response = self._request(
-            "GET",
-            self._platform(f"/securitycache/entities/{quote(provider_id, safe='')}"),
-            params={"states": ",".join(_ENABLED_STATES), "page": 0, "perPage": 1},
-            deadline=deadline,
+        # `states` is an array (SPEC-SEC getEntities): sent in OpenAPI's default form, repeated
+        # (`states=A&states=B`). In the URL itself: `params` is one value per name.
+        query = httpx.QueryParams(
+            [*(("states", state) for state in _ENABLED_STATES), ("page", 0), ("perPage", 1)]
         )
+        url = self._platform(f"/securitycache/entities/{quote(provider_id, safe='')}")
+        response = self._request("GET", f"{url}?{query}", deadline=deadline)
         payload = self._json(response)
         count = payload.get("totalEntries") if isinstance(payload, dict) else None
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
