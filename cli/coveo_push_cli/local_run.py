@@ -774,10 +774,12 @@ def _timed_out(report: Mapping[str, Any]) -> str:
         what = "validation ended"
     else:
         what = f"full sync(s) {', '.join(stage['syncsRunning'])} ended"
-    where = f" in stage {stage['stage']}/{len(stages)} ({stage['name']})" if stage and len(stages) > 1 else ""
+    not_sent = report.get("stagesNotSent") or []
+    total = len(stages) + len(not_sent)
+    where = f" in stage {stage['stage']}/{total} ({stage['name']})" if stage and total > 1 else ""
     text = f"timed out{where} before {what}"
-    if report.get("stagesNotSent"):
-        text += f"; not sent: {', '.join(report['stagesNotSent'])}"
+    if not_sent:
+        text += f"; not sent: {', '.join(not_sent)}"
     return text
 
 

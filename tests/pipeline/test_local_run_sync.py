@@ -242,6 +242,38 @@ def test_a_sync_that_would_delete_most_of_the_source_is_refused_unless_it_says_s
     ]
 
 
+def test_a_sync_that_never_completes_fails_by_the_end_of_the_run_and_deletes_nothing(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    stack.overrides = {**stack.overrides, "SYNC_DEADLINE_SECONDS": "2"}
+    # The last stage starts a sync and sends its one change; no sync.completed ever comes.
+    paths = files(tmp_path, load(3), [sync_started("open", "items"), in_sync(item(doc(0), 1), "open")])
+
+    report = run_stages(stack, paths)
+
+    assert (report["syncs"]["open"]["state"], report["syncs"]["open"]["deleted"]) == ("FAILED", None)
+    assert report["syncs"]["open"]["reason"].startswith("no sync.completed within 2 seconds")
+    assert indexed_in(report) == {doc(n) for n in range(3)}
+    assert report["timedOut"] is False
+
+
+def test_a_sync_still_running_when_the_run_times_out_is_a_problem(stack: LocalStack, tmp_path: Path) -> None:
+    # The local deadline (20 s) is longer than the run's timeout. The run does not move on to stage 3
+    # while stage 2's sync runs, so the sync is still RUNNING when the timeout passes.
+    slow = [sync_started("slow", "items"), in_sync(item(doc(0), 1), "slow"), sync_completed("slow", 2)]
+    paths = files(tmp_path, load(3), slow, [item(doc(3), 1)])
+
+    report = run_stages(stack, paths, timeout_s=6)
+
+    assert report["syncs"]["slow"]["state"] == "RUNNING"
+    assert report["problems"] == [
+        "full sync 'slow' of items still RUNNING at the end of the run (1 of 2 changes settled)",
+        f"timed out in stage 2/3 ({paths[1]}) before full sync(s) slow ended; not sent: {paths[2]}",
+    ]
+    assert doc(3) not in report["documents"]
+    assert [(s["stage"], s["syncsRunning"]) for s in report["stages"]] == [(1, []), (2, ["slow"])]
+
+
 # --- identities ---------------------------------------------------------------------------------------
 
 
