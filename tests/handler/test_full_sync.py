@@ -4,6 +4,7 @@ with which orderingId) the deletion is sent."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -427,3 +428,72 @@ def test_a_superseded_sync_deletes_nothing(superseded_first: bool) -> None:
     rig.closer().run()
     deleted = bool(rig.coveo.named("delete_items_older_than"))
     assert deleted is not superseded_first
+
+
+def test_the_validator_writes_the_exact_count_over_redeliveries() -> None:
+    rig = Rig()
+    rig.send(Kind.ITEM, started("s1"), upsert("file://a", 1, "s1"))
+    rig.syncs.records["s1"] = dataclasses.replace(rig.syncs.records["s1"], settled=5)  # redeliveries counted
+    rig.closer().run()
+    assert rig.syncs.records["s1"].settled == 1
+
+
+def test_a_sync_smaller_than_the_source_count_deletes_nothing_and_says_so() -> None:
+    rig = Rig()
+    loaded(rig)
+    run_sync(rig, DOCS, [])
+    rig.verify_all()
+    rig.coveo.documents = 3  # the index has not counted them all yet
+    report = rig.closer().run()
+    assert (report.completed, report.deleted, rig.syncs.records["s1"].deleted) == (1, 0, 0)
+
+
+def test_a_sync_another_run_ended_meanwhile_is_not_counted_twice() -> None:
+    rig = Rig()
+    loaded(rig)
+    run_sync(rig, DOCS, [])
+    rig.verify_all()
+    rig.coveo.documents = 6
+    rig.syncs.finish = lambda *a, **k: False  # type: ignore[method-assign]
+    report = rig.closer().run()
+    assert (report.completed, report.ended) == (0, [])
+    assert rig.coveo.named("set_source_status")[-1].payload == "REBUILD"
+
+
+def test_failed_and_refused_syncs_leave_a_note_with_their_reason() -> None:
+    rig = Rig()
+    loaded(rig)
+    run_sync(rig, DOCS[:1], [])
+    rig.verify_all()
+    rig.coveo.documents = 6
+    report = rig.closer().run()
+    assert report.ended == ["s1"]
+    assert report.notes == [f"sync 's1' of items REFUSED: {rig.syncs.records['s1'].reason}"]
+    completed_rig = Rig()
+    loaded(completed_rig)
+    run_sync(completed_rig, DOCS, [])
+    completed_rig.verify_all()
+    completed_rig.coveo.documents = 6
+    assert completed_rig.closer().run().notes == []
+
+
+def test_an_orphan_sync_failing_leaves_the_running_syncs_rebuild_alone() -> None:
+    rig = Rig()
+    rig.send(Kind.ITEM, started("s2"))
+    rig.send(Kind.ITEM, upsert("file://a", 1, "orphan"))  # never announced: not the scope's sync
+    rig.clock.now += 7_200_001
+    report = rig.closer().run()
+    assert report.failed == 2  # the orphan, and s2 which never got its sync.completed either
+    statuses = [c.payload for c in rig.coveo.named("set_source_status")]
+    assert statuses == ["REBUILD", "IDLE"]  # IDLE once, for s2, the scope's current sync
+
+
+def test_a_status_coveo_refuses_at_the_end_is_noted() -> None:
+    rig = Rig()
+    loaded(rig)
+    run_sync(rig, DOCS, [])
+    rig.verify_all()
+    rig.coveo.documents = 6
+    rig.coveo.failures["set_source_status"] = [transient()]
+    report = rig.closer().run()
+    assert report.completed == 1 and "could not be set back to IDLE" in report.notes[-1]

@@ -146,6 +146,14 @@ TARGETS = (
         ("tests/handler", "tests/unit/test_boundary.py", "tests/unit/test_settings_flow.py", *UNIT),
     ),
     Target(
+        "connector/domain/sync.py",
+        ("tests/unit/test_sync_rules.py", "tests/handler/test_full_sync.py", "tests/unit/test_sync_contract.py"),
+    ),
+    Target(
+        "connector/domain/sync_closing.py",
+        ("tests/handler/test_full_sync.py", "tests/unit/test_sync_rules.py"),
+    ),
+    Target(
         "connector/domain/policy.py",
         (
             "tests/unit/test_deployment_refusals.py",

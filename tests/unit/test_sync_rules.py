@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 
 import pytest
@@ -15,6 +16,7 @@ from connector.domain.sync import (
     Member,
     MemberOutcome,
     SyncRecord,
+    SyncSettings,
     SyncState,
     Tally,
     Wait,
@@ -243,3 +245,48 @@ def test_the_stale_guard_with_a_sync(head: Head, version: int, refresh: int | No
     # The ledger's condition agrees for an orderingId at or above the sync's start.
     if head.status is not Status.CLAIMED:
         assert claimable(head, version, max(START, head.ordering_id + 1), refresh) is not superseded
+
+
+def test_a_record_knows_no_consent_and_coveo_default_delay_until_told() -> None:
+    assert record().allow_mass_delete is False  # a mass deletion needs sync.completed's explicit yes
+    assert SyncSettings("src", "prov").sync_queue_delay_minutes == 15  # Coveo's own default
+
+
+def test_the_skew_believed_is_a_quarter_of_an_hour() -> None:
+    def threshold(minutes_before: int) -> int:
+        event_ms = START - minutes_before * 60_000
+        verdict = judge(
+            record(started_event_ms=event_ms), Tally.of(TWO), heads_of(VERIFIED), now_ms=START, deadline_s=1
+        )
+        assert isinstance(verdict, Delete)
+        return verdict.threshold
+
+    assert threshold(14) == START - 14 * 60_000
+    assert threshold(16) == START
+
+
+def test_a_one_document_source_is_weighed_like_any_other() -> None:
+    assert refusal(to_delete=1, total=1, allow_mass_delete=False, max_share=0.5, noun="documents")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(119, "119 seconds"), (120, "2 minutes"), (7200, "120 minutes")]
+)
+def test_deadlines_read_in_the_unit_a_person_expects(seconds: int, text: str) -> None:
+    late = START + seconds * 1000 + 1
+    verdict = judge(record(expected=None), Tally.of(TWO), heads_of(VERIFIED), now_ms=late, deadline_s=seconds)
+    assert isinstance(verdict, Fail) and f"within {text} of" in verdict.reason
+
+
+def test_what_is_kept_of_members_and_reported_of_syncs_round_trips() -> None:
+    member = Member("e", "item#a", "item.upserted", MemberOutcome.DEAD_LETTERED, "why")
+    assert Member.from_json(json.loads(json.dumps(member.to_json()))) == member
+    report = record(settled=2, deleted=1, reason=None).to_report()
+    assert report == {
+        "scope": "items",
+        "state": "RUNNING",
+        "expected": 2,
+        "settled": 2,
+        "deleted": 1,
+        "reason": None,
+    }
