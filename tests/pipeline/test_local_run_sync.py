@@ -293,9 +293,13 @@ def test_an_identity_sync_disables_the_user_it_left_out_and_what_he_saw_is_hidde
         tmp_path, first, [sync_started("dir-2", "identities"), *changes], [sync_completed("dir-2", 3)]
     )
     report_path = tmp_path / "report.json"
+    before_path = tmp_path / "before.json"
 
+    main(["local", "--events", str(paths[0]), "--report", str(before_path), "--quiet", *FAST])
     code = main(["local", "--events", *map(str, paths), "--report", str(report_path), "--quiet", *FAST])
 
+    before = json.loads(before_path.read_text())  # the first stage alone: bob sees both items
+    assert (before["access"][team]["bob"], before["access"][bobs]["bob"]) == (True, True)
     report = json.loads(report_path.read_text())
     assert report["syncs"]["dir-2"] == {
         "scope": "identities",
@@ -312,7 +316,7 @@ def test_an_identity_sync_disables_the_user_it_left_out_and_what_he_saw_is_hidde
     assert report["dead_letters"] == []
     assert [s["sent"] for s in report["stages"]] == [6, 4, 1]
     assert (code, report["ok"]) == (0, True)
-    assert capsys.readouterr().out.startswith("Result: OK")
+    assert capsys.readouterr().out.splitlines()[-1].startswith("Result: OK")
 
 
 def item_of(event: dict[str, Any], sync_id: str, event_id: str) -> dict[str, Any]:
