@@ -314,6 +314,21 @@ def test_a_group_is_verified_only_when_the_cache_holds_the_members_it_was_pushed
     assert ledger.outcomes[key][0] is Status.VERIFIED
 
 
+def test_a_group_pushed_by_a_full_sync_is_compared_by_its_members_too() -> None:
+    """Its stored data carries data.syncId, which is the contract's, not the identity body's: reading
+    the members must not trip on it (it once stopped every validator run)."""
+    clock = Clock(T0)
+    ledger, pipeline, reader, validator = setup(clock, kind="identity")
+    group = identity_event("g", "identity.upserted", {**wx.group_wire(), "version": 2, "syncId": "nightly"})
+    pushed(pipeline, group)
+    clock.now = T0 + 60_000
+    reader.cache = {"GROUP AlphaTeam": "UP_TO_DATE"}
+    reader.members = {"GROUP AlphaTeam": [("User", "alice"), ("User", "carol")]}
+    assert (validator.run().pending, validator.run().verified) == (1, 0)
+    reader.members = {"GROUP AlphaTeam": [("User", name) for name in wx.MEMBERS]}
+    assert validator.run().verified == 1
+
+
 def test_processing_delay_is_respected() -> None:
     clock = Clock(T0)
     ledger, pipeline, reader, _ = setup(clock)

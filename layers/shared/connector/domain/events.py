@@ -475,12 +475,20 @@ def _item_upserted(event: CloudEvent) -> Change:
     )
 
 
+# The fields of an identity event's data that are the contract's, not Coveo's identity body.
+CONTRACT_FIELDS = ("version", "syncId")
+
+
+def identity_body_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """An identity event's data without the contract's own fields: Coveo's identity body."""
+    return {k: v for k, v in data.items() if k not in CONTRACT_FIELDS}
+
+
 def _identity_change(event: CloudEvent, provider_id: str) -> Change:
     assert isinstance(event.data, dict)
-    # version and syncId are the contract's; the rest is Coveo's identity body.
-    fields = {k: v for k, v in event.data.items() if k not in ("version", "syncId")}
+    fields = identity_body_fields(event.data)
     envelope = _validate(
-        _Versioned, {name: event.data[name] for name in ("version", "syncId") if name in event.data}
+        _Versioned, {name: event.data[name] for name in CONTRACT_FIELDS if name in event.data}
     )
     version = envelope.version
     payload: Payload

@@ -304,9 +304,7 @@ class Pipeline:
                 return
         raise RuntimeError(f"other sync.started events of the {record.scope_name} scope kept racing this one")
 
-    def _syncs_of(
-        self, changes: list[tuple[Source, Change]], report: BatchReport
-    ) -> dict[str, SyncRecord]:
+    def _syncs_of(self, changes: list[tuple[Source, Change]], report: BatchReport) -> dict[str, SyncRecord]:
         """The records of the syncs these changes belong to (opened by the first of their events to
         arrive). A change sent to a sync of the other scope is dead-lettered."""
         if self.syncs is None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from coveo_push_api import CoveoError, CoveoNotFoundError
 from coveo_push_api.models import (
     IdentityBody,
@@ -27,7 +29,7 @@ from coveo_push_api.models import (
 from coveo_push_api.models.identities import MEMBER_HOLDING_TYPES
 
 from ..ports import CoveoReader, ValidationLedger
-from .events import IDENTITY_UPSERTED, ITEM_DELETED, Kind
+from .events import IDENTITY_UPSERTED, ITEM_DELETED, Kind, identity_body_fields
 from .ledger import Row, Status
 from .pipeline import Disposition, Outcome, Pipeline, Repush
 from .stored_change import StoredChange, UnreadableStoredChange, declared_public_in
@@ -542,7 +544,10 @@ def _pushed_members(row: Row) -> set[tuple[str, str]] | None:
         data = StoredChange.decode(row.change).data
     except UnreadableStoredChange:
         return None
-    body = IdentityBody.model_validate({k: v for k, v in data.items() if k not in ("version", "syncId")})
+    try:
+        body = IdentityBody.model_validate(identity_body_fields(data))
+    except ValidationError:
+        return None  # not a body today's model reads: nothing to compare (one row never stops a run)
     if body.identity.type not in MEMBER_HOLDING_TYPES:
         return None
     return {(_type_key(m.type.value), m.name) for m in body.members or []}
