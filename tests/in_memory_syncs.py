@@ -92,6 +92,13 @@ class InMemorySyncs:
         )
         return True
 
+    def doom(self, sync_id: str, reason: str, *, now_ms: int) -> None:
+        record = self.records.get(sync_id)
+        if record is None or record.state is not SyncState.RUNNING:
+            return
+        doomed = record.doomed if record.doomed is not None else reason[:REASON_LIMIT]
+        self._update(sync_id, doomed=doomed, progress_ms=now_ms)
+
     def count_settled(self, sync_id: str, settled: int) -> None:
         self._update(sync_id, settled=settled)
 

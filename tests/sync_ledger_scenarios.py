@@ -270,6 +270,24 @@ def a_long_reason_is_kept_to_its_first_2000_characters(syncs: SyncLedger) -> Non
 # --- the lists ------------------------------------------------------------------------------------
 
 
+def doom_keeps_the_first_reason_and_touches_no_ended_sync(syncs: SyncLedger) -> None:
+    syncs.open("d", Kind.ITEM, 1_000)
+    syncs.doom("d", "superseded by sync 'e'", now_ms=2_000)
+    syncs.doom("d", "two counts", now_ms=3_000)
+    doomed = record(syncs, "d")
+    assert (doomed.state, doomed.doomed, doomed.progress_ms) == (
+        SyncState.RUNNING,
+        "superseded by sync 'e'",
+        3_000,
+    )
+    syncs.open("f", Kind.ITEM, 1_000)
+    syncs.finish("f", SyncState.COMPLETED, reason=None, now_ms=2_000)
+    syncs.doom("f", "too late", now_ms=3_000)
+    assert record(syncs, "f").doomed is None
+    syncs.doom("never-opened", "nothing to stop", now_ms=3_000)
+    assert syncs.get(["never-opened"]) == {}
+
+
 def running_lists_only_running_syncs(syncs: SyncLedger) -> None:
     assert syncs.running() == []
     a = syncs.open("s-a", Kind.ITEM, 1_000)
@@ -320,6 +338,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     finish_ends_a_running_sync_once_with_what_it_did,
     finish_without_counts_keeps_the_counted_settled,
     a_long_reason_is_kept_to_its_first_2000_characters,
+    doom_keeps_the_first_reason_and_touches_no_ended_sync,
     running_lists_only_running_syncs,
     recent_lists_the_newest_first_and_at_most_limit,
 )

@@ -160,15 +160,20 @@ def test_a_second_sync_started_supersedes_the_unfinished_one() -> None:
     rig = Rig()
     rig.send(Kind.ITEM, started("s1"))
     rig.send(Kind.ITEM, started("s2"))
+    assert "superseded by sync 's2'" in (rig.syncs.records["s1"].doomed or "")
+    assert rig.syncs.current(Kind.ITEM) == "s2"
+    # The validator ends it (so its alarm sees every failed sync); the new one runs on.
+    assert rig.closer().run().failed == 1
     first = rig.syncs.records["s1"]
     assert first.state is SyncState.FAILED and "superseded by sync 's2'" in (first.reason or "")
-    assert rig.syncs.records["s2"].state is SyncState.RUNNING and rig.syncs.current(Kind.ITEM) == "s2"
+    assert rig.syncs.records["s2"].state is SyncState.RUNNING
 
 
 def test_a_sync_started_that_arrives_after_a_later_one_is_superseded_itself() -> None:
     rig = Rig()
     rig.send(Kind.ITEM, started("new", time="2026-12-01T10:00:00Z"))
     rig.send(Kind.ITEM, started("old", time="2026-12-01T09:00:00Z"))
+    rig.closer().run()
     assert rig.syncs.records["new"].state is SyncState.RUNNING
     old = rig.syncs.records["old"]
     assert old.state is SyncState.FAILED and "which started later" in (old.reason or "")
@@ -196,6 +201,7 @@ def test_sync_completed_records_the_count_once() -> None:
     rig.send(Kind.ITEM, completed("s1", 3))  # delivered again
     assert rig.syncs.records["s1"].state is SyncState.RUNNING
     rig.send(Kind.ITEM, event("sync.completed", {"syncId": "s1", "count": 4}, "other"))
+    rig.closer().run()
     failed = rig.syncs.records["s1"]
     assert failed.state is SyncState.FAILED and "(3 and 4)" in (failed.reason or "")
 
@@ -253,12 +259,17 @@ def test_without_a_sync_an_unchanged_change_stays_stale() -> None:
     assert rig.send(Kind.ITEM, upsert(DOCS[0], 1))["m7"].disposition is Disposition.STALE
 
 
-def test_a_sync_that_ended_no_longer_refreshes() -> None:
+@pytest.mark.parametrize("ended", [True, False])
+def test_a_sync_that_ended_or_cannot_complete_no_longer_refreshes(ended: bool) -> None:
     rig = Rig()
     loaded(rig)
     rig.send(Kind.ITEM, started("s1"))
-    rig.syncs.finish("s1", SyncState.FAILED, reason="test", now_ms=rig.clock())
-    assert rig.send(Kind.ITEM, upsert(DOCS[0], 1, "s1"))["m8"].disposition is Disposition.STALE
+    if ended:
+        rig.syncs.finish("s1", SyncState.FAILED, reason="test", now_ms=rig.clock())
+    else:
+        rig.send(Kind.ITEM, started("s2"))  # s1 superseded, not yet ended
+    message = "m8" if ended else "m9"
+    assert rig.send(Kind.ITEM, upsert(DOCS[0], 1, "s1"))[message].disposition is Disposition.STALE
 
 
 def test_a_syncs_pushes_are_never_below_its_start_whatever_the_clock() -> None:

@@ -290,3 +290,35 @@ def test_what_is_kept_of_members_and_reported_of_syncs_round_trips() -> None:
         "deleted": 1,
         "reason": None,
     }
+
+
+def test_a_doomed_sync_fails_with_its_reason_and_no_longer_refreshes() -> None:
+    doomed = record(doomed="superseded by sync 's2' before it completed; nothing was deleted")
+    verdict = judge(doomed, Tally.of(TWO), heads_of(VERIFIED), now_ms=START, deadline_s=DEADLINE_S)
+    assert verdict == Fail("superseded by sync 's2' before it completed; nothing was deleted")
+    assert refresh_before(doomed) is None
+
+
+def test_a_sync_may_not_outlive_what_the_ledger_keeps_of_it() -> None:
+    settings = SyncSettings("src", "prov", ledger_ttl_days=30)
+    assert settings.max_age_s == 29 * 86400
+    trickling = record(expected=None, progress_ms=START + 29 * 86_400_000)  # alive, but for too long
+    late = START + 29 * 86_400_000 + 1
+    verdict = judge(
+        trickling,
+        Tally.of(TWO),
+        heads_of(VERIFIED),
+        now_ms=late,
+        deadline_s=3600,
+        max_age_s=settings.max_age_s,
+    )
+    assert isinstance(verdict, Fail) and "more than 29 days" in verdict.reason
+    on_time = judge(
+        trickling,
+        Tally.of(TWO),
+        heads_of(VERIFIED),
+        now_ms=late - 1,
+        deadline_s=3600,
+        max_age_s=settings.max_age_s,
+    )
+    assert isinstance(on_time, Wait)

@@ -318,7 +318,7 @@ def test_a_group_pushed_by_a_full_sync_is_compared_by_its_members_too() -> None:
     """Its stored data carries data.syncId, which is the contract's, not the identity body's: reading
     the members must not trip on it (it once stopped every validator run)."""
     clock = Clock(T0)
-    ledger, pipeline, reader, validator = setup(clock, kind="identity")
+    _, pipeline, reader, validator = setup(clock, kind="identity")
     group = identity_event("g", "identity.upserted", {**wx.group_wire(), "version": 2, "syncId": "nightly"})
     pushed(pipeline, group)
     clock.now = T0 + 60_000

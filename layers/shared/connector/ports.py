@@ -262,6 +262,11 @@ class SyncLedger(Protocol):
         """End a RUNNING sync; False when it had ended already."""
         ...
 
+    def doom(self, sync_id: str, reason: str, *, now_ms: int) -> None:
+        """Note why a RUNNING sync cannot complete (the first reason stays); the validator ends it
+        FAILED. Nothing happens to a sync that has ended."""
+        ...
+
     def count_settled(self, sync_id: str, settled: int) -> None:
         """The validator's exact count of settled changes."""
         ...

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import uuid
@@ -212,6 +213,22 @@ class DynamoDBSyncs:
             return False
         return True
 
+    def doom(self, sync_id: str, reason: str, *, now_ms: int) -> None:
+        # A sync that has ended (or was never opened) has nothing left to stop.
+        with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": sync_key(sync_id)}},
+                UpdateExpression="SET doomed = if_not_exists(doomed, :reason), progressAt = :now",
+                ConditionExpression="#state = :running",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":reason": {"S": reason[:REASON_LIMIT]},
+                    ":now": {"N": str(now_ms)},
+                    ":running": {"S": SyncState.RUNNING.value},
+                },
+            )
+
     def count_settled(self, sync_id: str, settled: int) -> None:
         self._db.update_item(
             TableName=self._table,
@@ -279,4 +296,5 @@ def _record(item: dict[str, Any]) -> SyncRecord:
         reason=item.get("reason", {}).get("S"),
         threshold=_number(item, "threshold"),
         finished_ms=_number(item, "finishedAt"),
+        doomed=item.get("doomed", {}).get("S"),
     )

@@ -248,10 +248,9 @@ class Pipeline:
                 payload.sync_id, payload.count, allow_mass_delete=payload.allow_mass_delete, now_ms=now
             )
             if expected != payload.count:
-                syncs.finish(
+                syncs.doom(
                     payload.sync_id,
-                    SyncState.FAILED,
-                    reason=f"two sync.completed events counted it differently ({expected} and "
+                    f"two sync.completed events counted it differently ({expected} and "
                     f"{payload.count}); nothing was deleted",
                     now_ms=now,
                 )
@@ -286,19 +285,17 @@ class Pipeline:
                 return
             current = self.syncs.get([current_id]).get(current_id) if current_id else None
             if current is not None and older_start(event_ms, current):
-                self.syncs.finish(
+                self.syncs.doom(
                     sync_id,
-                    SyncState.FAILED,
-                    reason=f"superseded by sync {current_id!r}, which started later; nothing was deleted",
+                    f"superseded by sync {current_id!r}, which started later; nothing was deleted",
                     now_ms=now,
                 )
                 return
             if self.syncs.make_current(scope, sync_id, replacing=current_id):
                 if current is not None:
-                    self.syncs.finish(
+                    self.syncs.doom(
                         current.sync_id,
-                        SyncState.FAILED,
-                        reason=f"superseded by sync {sync_id!r} before it completed; nothing was deleted",
+                        f"superseded by sync {sync_id!r} before it completed; nothing was deleted",
                         now_ms=now,
                     )
                 return

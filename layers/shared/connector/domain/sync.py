@@ -67,6 +67,10 @@ class SyncRecord:
     reason: str | None = None
     threshold: int | None = None  # the orderingId the deletion was sent with
     finished_ms: int | None = None
+    # Why the sync cannot complete (superseded, two different counts): a push function notes it,
+    # the validator ends the sync FAILED with it, so that every ending is the validator's (one
+    # metric, one alarm). A doomed sync no longer refreshes and never deletes.
+    doomed: str | None = None
 
     @property
     def scope_name(self) -> str:
@@ -125,6 +129,13 @@ class SyncSettings:
     # Coveo's grace period before it applies a deletion (minutes). Members are verified before the
     # deletion is sent, so this only covers pushes of others still in Coveo's queue.
     sync_queue_delay_minutes: int = 15
+    # The ledger's retention: a sync must end before its record and members expire.
+    ledger_ttl_days: int = 30
+
+    @property
+    def max_age_s(self) -> float:
+        """How long a sync may run: a day less than the ledger keeps its record and members."""
+        return max(1, self.ledger_ttl_days - 1) * 24 * 3600.0
 
 
 # --- which pushes a sync keeps --------------------------------------------------------------------
@@ -133,7 +144,7 @@ class SyncSettings:
 def refresh_before(record: SyncRecord | None) -> int | None:
     """The orderingId below which a member's unchanged version is pushed again; None for a change
     that belongs to no running sync (the ordinary stale guard applies)."""
-    if record is None or record.state is not SyncState.RUNNING:
+    if record is None or record.state is not SyncState.RUNNING or record.doomed is not None:
         return None
     return record.started_ms
 
@@ -201,9 +212,17 @@ def judge(
     *,
     now_ms: int,
     deadline_s: float,
+    max_age_s: float = float("inf"),
 ) -> Judgement:
     """Whether a running sync may delete now, must wait, or has failed. `heads_of`: the ledger's
     heads of the members' keys, read only once the count is reached."""
+    if record.doomed is not None:
+        return Fail(record.doomed)
+    if (now_ms - record.started_ms) / 1000 > max_age_s:
+        return Fail(
+            f"ran for more than {max_age_s / 86400:g} days, longer than the ledger keeps a sync's record "
+            "and changes; nothing was deleted (a sync must end within LedgerTtlDays)"
+        )
     if tally.dead_lettered:
         sample = next(iter(tally.dead_lettered.values()))
         return Fail(

@@ -65,6 +65,7 @@ class SyncCloser:
             lambda keys: self.ledger.heads(keys),
             now_ms=now,
             deadline_s=self.settings.sync_deadline_s,
+            max_age_s=self.settings.max_age_s,
         )
         if isinstance(verdict, Fail):
             self._end(record, SyncState.FAILED, verdict.reason, now, report, settled=len(tally.settled))
