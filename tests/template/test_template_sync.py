@@ -277,7 +277,10 @@ def test_a_listing_grant_is_confined_to_the_syncs_prefix() -> None:
 
 SYNC_FIELDS = sorted(
     {f.name for f in dataclasses.fields(SyncSettings)}
-    & set(ConnectorSettings.model_fields) - {"source_id", "provider_id"}
+    & set(ConnectorSettings.model_fields)
+    # The Coveo target is required; the ledger's retention is the whole ledger's (its rows' TTL and
+    # the bucket's lifecycle rule, pinned equal by test_template.py), not a sync parameter.
+    - {"source_id", "provider_id", "ledger_ttl_days"}
 )
 REQUIRED_ENV = {
     field.alias: "x"
