@@ -92,6 +92,15 @@ class InMemorySyncs:
         )
         return True
 
+    def plan_deletion(self, sync_id: str, *, threshold: int, deleted: int) -> tuple[int, int]:
+        record = self.records[sync_id]
+        if record.state is not SyncState.RUNNING:
+            raise ValueError(f"sync {sync_id!r} has ended")  # the adapter's condition fails
+        if record.threshold is None or record.deleted is None:
+            record = self._update(sync_id, threshold=threshold, deleted=deleted)
+        assert record.threshold is not None and record.deleted is not None
+        return record.threshold, record.deleted
+
     def doom(self, sync_id: str, reason: str, *, now_ms: int) -> None:
         record = self.records.get(sync_id)
         if record is None or record.state is not SyncState.RUNNING:

@@ -270,6 +270,17 @@ def a_long_reason_is_kept_to_its_first_2000_characters(syncs: SyncLedger) -> Non
 # --- the lists ------------------------------------------------------------------------------------
 
 
+def the_first_planned_deletion_stays_and_is_returned(syncs: SyncLedger) -> None:
+    syncs.open("p", Kind.ITEM, 1_000)
+    assert syncs.plan_deletion("p", threshold=900, deleted=20) == (900, 20)
+    assert syncs.plan_deletion("p", threshold=950, deleted=0) == (900, 20)  # a run after a kill
+    planned = record(syncs, "p")
+    assert (planned.state, planned.threshold, planned.deleted) == (SyncState.RUNNING, 900, 20)
+    syncs.finish("p", SyncState.COMPLETED, reason=None, now_ms=2_000)
+    with pytest.raises(Exception):  # noqa: B017 - each implementation raises its own kind
+        syncs.plan_deletion("p", threshold=1, deleted=1)
+
+
 def doom_keeps_the_first_reason_and_touches_no_ended_sync(syncs: SyncLedger) -> None:
     syncs.open("d", Kind.ITEM, 1_000)
     syncs.doom("d", "superseded by sync 'e'", now_ms=2_000)
@@ -338,6 +349,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     finish_ends_a_running_sync_once_with_what_it_did,
     finish_without_counts_keeps_the_counted_settled,
     a_long_reason_is_kept_to_its_first_2000_characters,
+    the_first_planned_deletion_stays_and_is_returned,
     doom_keeps_the_first_reason_and_touches_no_ended_sync,
     running_lists_only_running_syncs,
     recent_lists_the_newest_first_and_at_most_limit,

@@ -353,6 +353,23 @@ def test_a_complete_verified_sync_deletes_what_it_left_out_then_ends_the_rebuild
     assert rig.closer().run().completed == 0 and len(rig.coveo.calls) == calls  # once
 
 
+def test_a_run_after_one_that_died_mid_deletion_sends_the_planned_deletion_again() -> None:
+    rig = Rig()
+    loaded(rig)
+    run_sync(rig, DOCS[:5], [])
+    rig.verify_all()
+    rig.coveo.documents = 6
+    rig.coveo.failures["delete_items_older_than"] = [transient()]  # the run dies sending it
+    rig.closer().run()
+    planned = rig.syncs.records["s1"]
+    assert (planned.state, planned.deleted) == (SyncState.RUNNING, 1)
+    rig.coveo.documents = 5  # Coveo applied it meanwhile: a recount would say 0
+    assert rig.closer().run().deleted == 1
+    [*_, delete] = rig.coveo.named("delete_items_older_than")
+    record = rig.syncs.records["s1"]
+    assert (record.state, record.deleted, delete.ordering_id) == (SyncState.COMPLETED, 1, planned.threshold)
+
+
 def test_a_sync_that_would_delete_too_much_is_refused_and_deletes_nothing() -> None:
     rig = Rig()
     loaded(rig)

@@ -262,6 +262,12 @@ class SyncLedger(Protocol):
         """End a RUNNING sync; False when it had ended already."""
         ...
 
+    def plan_deletion(self, sync_id: str, *, threshold: int, deleted: int) -> tuple[int, int]:
+        """Record, before it is sent, the deletion a RUNNING sync will send (orderingId, count);
+        the first plan stays, and is returned, so that a run that dies after sending it ends the
+        sync the same way."""
+        ...
+
     def doom(self, sync_id: str, reason: str, *, now_ms: int) -> None:
         """Note why a RUNNING sync cannot complete (the first reason stays); the validator ends it
         FAILED. Nothing happens to a sync that has ended."""

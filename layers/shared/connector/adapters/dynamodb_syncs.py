@@ -213,6 +213,23 @@ class DynamoDBSyncs:
             return False
         return True
 
+    def plan_deletion(self, sync_id: str, *, threshold: int, deleted: int) -> tuple[int, int]:
+        response = self._db.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": sync_key(sync_id)}},
+            UpdateExpression="SET threshold = if_not_exists(threshold, :t), deleted = if_not_exists(deleted, :d)",
+            ConditionExpression="#state = :running",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={
+                ":t": {"N": str(threshold)},
+                ":d": {"N": str(deleted)},
+                ":running": {"S": SyncState.RUNNING.value},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        stored = response["Attributes"]
+        return int(stored["threshold"]["N"]), int(stored["deleted"]["N"])
+
     def doom(self, sync_id: str, reason: str, *, now_ms: int) -> None:
         # A sync that has ended (or was never opened) has nothing left to stop.
         with contextlib.suppress(self._db.exceptions.ConditionalCheckFailedException):

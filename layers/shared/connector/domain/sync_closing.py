@@ -56,6 +56,21 @@ class SyncCloser:
 
     def _close(self, record: SyncRecord, report: SyncRunReport) -> None:
         now = self.clock_ms()
+        if record.threshold is not None and record.deleted is not None:
+            # A run planned (and may have sent) this deletion, then died: send it again (it is
+            # idempotent) and end the sync as that run would have.
+            self._delete_older_than(record.scope, record.threshold)
+            self._end(
+                record,
+                SyncState.COMPLETED,
+                None,
+                now,
+                report,
+                settled=record.settled,
+                deleted=record.deleted,
+                threshold=record.threshold,
+            )
+            return
         tally = Tally.of(self.syncs.members(record.sync_id))
         if len(tally.settled) != record.settled:
             self.syncs.count_settled(record.sync_id, len(tally.settled))
@@ -85,7 +100,10 @@ class SyncCloser:
         if refused is not None:
             self._end(record, SyncState.REFUSED, refused, now, report, settled=len(tally.settled))
             return
-        self._delete_older_than(record.scope, verdict.threshold)
+        threshold, deleted = self.syncs.plan_deletion(
+            record.sync_id, threshold=verdict.threshold, deleted=to_delete
+        )
+        self._delete_older_than(record.scope, threshold)
         self._end(
             record,
             SyncState.COMPLETED,
@@ -93,8 +111,8 @@ class SyncCloser:
             now,
             report,
             settled=len(tally.settled),
-            deleted=to_delete,
-            threshold=verdict.threshold,
+            deleted=deleted,
+            threshold=threshold,
         )
 
     def _size(self, scope: Kind) -> int:
