@@ -147,7 +147,11 @@ TARGETS = (
     ),
     Target(
         "connector/domain/sync.py",
-        ("tests/unit/test_sync_rules.py", "tests/handler/test_full_sync.py", "tests/unit/test_sync_contract.py"),
+        (
+            "tests/unit/test_sync_rules.py",
+            "tests/handler/test_full_sync.py",
+            "tests/unit/test_sync_contract.py",
+        ),
     ),
     Target(
         "connector/domain/sync_closing.py",
