@@ -339,15 +339,22 @@ def client_factory(local_endpoint: str | None) -> ClientFactory:
     return local_client
 
 
+def _configured(
+    command: str, given: str | None, env: Mapping[str, str], variable: str, what: str
+) -> str | None:
+    """An option or its environment variable; None, after one line on stderr naming both, if neither."""
+    value = given or env.get(variable)
+    if not value:
+        option = f"--{what.split()[-1]}"
+        print(f"coveo-push {command}: no {what}: pass {option} or set {variable}", file=sys.stderr)
+    return value
+
+
 def run_failures(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    table = args.table or env.get("LEDGER_TABLE")
-    if not table:
-        print("coveo-push failures: no ledger table: pass --table or set LEDGER_TABLE", file=sys.stderr)
-        return 2
-    bucket = args.bucket or env.get("LEDGER_BUCKET")
-    if not bucket:
-        print("coveo-push failures: no ledger bucket: pass --bucket or set LEDGER_BUCKET", file=sys.stderr)
+    table = _configured("failures", args.table, env, "LEDGER_TABLE", "ledger table")
+    bucket = table and _configured("failures", args.bucket, env, "LEDGER_BUCKET", "ledger bucket")
+    if not table or not bucket:
         return 2
     client = client_factory(args.local_endpoint)
     ledger = DynamoDBLedger(client("dynamodb"), table, entries=S3LedgerEntries(client("s3"), bucket))
@@ -365,9 +372,8 @@ def run_failures(args: argparse.Namespace, env: Mapping[str, str] | None = None)
 
 def run_syncs(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    table = args.table or env.get("LEDGER_TABLE")
+    table = _configured("syncs", args.table, env, "LEDGER_TABLE", "ledger table")
     if not table:
-        print("coveo-push syncs: no ledger table: pass --table or set LEDGER_TABLE", file=sys.stderr)
         return 2
     client = client_factory(args.local_endpoint)
     # The records are in the table; the bucket holds only each sync's members, not read here.

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aws_simulator.stack import LocalStack
-from coveo_push_api.models import LogsRequest
 from coveo_push_cli.local_run import (
     LOCAL_SYNC_SETTINGS,
     format_report,
@@ -26,6 +24,9 @@ from coveo_push_cli.local_run import (
     run_on_stack,
 )
 from coveo_push_cli.main import main
+
+from .test_sync_pipeline import deleted_ever, sync_event
+from .test_sync_pipeline import member as in_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER = "mysecurityidentityprovider8d9s8d"
@@ -77,21 +78,6 @@ def sync_completed(sync_id: str, count: int, **data: Any) -> dict[str, Any]:
     return sync_event("completed", sync_id, count=count, **data)
 
 
-def sync_event(kind: str, sync_id: str, **data: Any) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": f"{sync_id}-{kind}",
-        "source": "urn:example:file-share",
-        "type": f"sync.{kind}",
-        "data": {"syncId": sync_id, **data},
-    }
-
-
-def in_sync(event: dict[str, Any], sync_id: str) -> dict[str, Any]:
-    """`event` repeated in a sync: the same change (same version), its own event id."""
-    return {**event, "id": f"{event['id']}#{sync_id}", "data": {**event["data"], "syncId": sync_id}}
-
-
 def files(tmp_path: Path, *stages: list[Any]) -> list[Path]:
     """One events file per stage (JSON arrays and JSON Lines alternately: both are events files)."""
     paths = []
@@ -115,13 +101,6 @@ def run_stages(stack: LocalStack, paths: list[Path], timeout_s: float = 90) -> d
 
 
 # --- what the emulated Coveo says ---------------------------------------------------------------------
-
-
-def deleted_ever(stack: LocalStack) -> set[str]:
-    """Documents the Logs API says were deleted at any moment of the run, by any operation."""
-    end = datetime.now(UTC) + timedelta(minutes=1)
-    entries = stack.runtime.coveo.iter_logs(LogsRequest(), start=end - timedelta(hours=1), end=end)
-    return {e.id for e in entries if e.id and "DELETE" in (e.operation or "") and e.result == "COMPLETED"}
 
 
 def indexed_in(report: dict[str, Any]) -> set[str]:

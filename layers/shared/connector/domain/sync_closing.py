@@ -59,17 +59,7 @@ class SyncCloser:
         if record.threshold is not None and record.deleted is not None:
             # A run planned (and may have sent) this deletion, then died: send it again (it is
             # idempotent) and end the sync as that run would have.
-            self._delete_older_than(record.scope, record.threshold)
-            self._end(
-                record,
-                SyncState.COMPLETED,
-                None,
-                now,
-                report,
-                settled=record.settled,
-                deleted=record.deleted,
-                threshold=record.threshold,
-            )
+            self._complete(record, record.threshold, record.deleted, record.settled, now, report)
             return
         tally = Tally.of(self.syncs.members(record.sync_id))
         if len(tally.settled) != record.settled:
@@ -103,6 +93,12 @@ class SyncCloser:
         threshold, deleted = self.syncs.plan_deletion(
             record.sync_id, threshold=verdict.threshold, deleted=to_delete
         )
+        self._complete(record, threshold, deleted, len(tally.settled), now, report)
+
+    def _complete(
+        self, record: SyncRecord, threshold: int, deleted: int, settled: int, now: int, report: SyncRunReport
+    ) -> None:
+        """Send the planned deletion, then end the sync COMPLETED with it."""
         self._delete_older_than(record.scope, threshold)
         self._end(
             record,
@@ -110,7 +106,7 @@ class SyncCloser:
             None,
             now,
             report,
-            settled=len(tally.settled),
+            settled=settled,
             deleted=deleted,
             threshold=threshold,
         )
