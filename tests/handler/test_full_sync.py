@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from typing import Any
 
 import pytest
@@ -364,6 +365,7 @@ def test_a_run_after_one_that_died_mid_deletion_sends_the_planned_deletion_again
     planned = rig.syncs.records["s1"]
     assert (planned.state, planned.deleted) == (SyncState.RUNNING, 1)
     rig.coveo.documents = 5  # Coveo applied it meanwhile: a recount would say 0
+    rig.send(Kind.ITEM, started("s2"))  # and a new sync began: too late to stop what was sent
     assert rig.closer().run().deleted == 1
     [*_, delete] = rig.coveo.named("delete_items_older_than")
     record = rig.syncs.records["s1"]
@@ -525,3 +527,9 @@ def test_a_status_coveo_refuses_at_the_end_is_noted() -> None:
     rig.coveo.failures["set_source_status"] = [transient()]
     report = rig.closer().run()
     assert report.completed == 1 and "could not be set back to IDLE" in report.notes[-1]
+
+
+def test_the_closing_steps_own_clock_reads_epoch_milliseconds() -> None:
+    rig = Rig()
+    closer = SyncCloser(SyncSettings(wx.SOURCE_ID, wx.PROVIDER_ID), rig.syncs, rig.ledger, rig.coveo)
+    assert abs(closer.clock_ms() - time.time() * 1000) < 1000  # its deadlines are compared with it

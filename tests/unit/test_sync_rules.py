@@ -253,16 +253,18 @@ def test_a_record_knows_no_consent_and_coveo_default_delay_until_told() -> None:
 
 
 def test_the_skew_believed_is_a_quarter_of_an_hour() -> None:
-    def threshold(minutes_before: int) -> int:
-        event_ms = START - minutes_before * 60_000
+    def threshold(ms_before: int) -> int:
+        event_ms = START - ms_before
         verdict = judge(
             record(started_event_ms=event_ms), Tally.of(TWO), heads_of(VERIFIED), now_ms=START, deadline_s=1
         )
         assert isinstance(verdict, Delete)
         return verdict.threshold
 
-    assert threshold(14) == START - 14 * 60_000
-    assert threshold(16) == START
+    assert threshold(14 * 60_000) == START - 14 * 60_000
+    assert threshold(900_000) == START - 900_000  # 15 minutes: still believed
+    assert threshold(900_001) == START
+    assert threshold(16 * 60_000) == START
 
 
 def test_a_one_document_source_is_weighed_like_any_other() -> None:
@@ -302,6 +304,7 @@ def test_a_doomed_sync_fails_with_its_reason_and_no_longer_refreshes() -> None:
 def test_a_sync_may_not_outlive_what_the_ledger_keeps_of_it() -> None:
     settings = SyncSettings("src", "prov", ledger_ttl_days=30)
     assert settings.max_age_s == 29 * 86400
+    assert SyncSettings("src", "prov", ledger_ttl_days=1).max_age_s == 86400  # never less than a day
     trickling = record(expected=None, progress_ms=START + 29 * 86_400_000)  # alive, but for too long
     late = START + 29 * 86_400_000 + 1
     verdict = judge(
