@@ -533,3 +533,10 @@ def test_the_closing_steps_own_clock_reads_epoch_milliseconds() -> None:
     rig = Rig()
     closer = SyncCloser(SyncSettings(wx.SOURCE_ID, wx.PROVIDER_ID), rig.syncs, rig.ledger, rig.coveo)
     assert abs(closer.clock_ms() - time.time() * 1000) < 1000  # its deadlines are compared with it
+
+
+def test_an_older_version_in_a_sync_is_stale_for_being_older() -> None:
+    rig = Rig()
+    rig.send(Kind.ITEM, upsert("file://a", 2))
+    outcome = rig.send(Kind.ITEM, started("s1"), upsert("file://a", 1, "s1"))["m3"]
+    assert (outcome.disposition, outcome.reason) == (Disposition.STALE, "version 1 is not newer than 2")

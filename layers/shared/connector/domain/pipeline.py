@@ -474,7 +474,11 @@ class Pipeline:
                     Disposition.STALE,
                     change,
                     f"version {change.version} is not newer than {head.version}"
-                    + (" (already pushed during its sync)" if refresh[change.key] is not None else ""),
+                    + (
+                        " (already pushed during its sync)"
+                        if refresh[change.key] is not None and head.version == change.version
+                        else ""
+                    ),
                 )
             else:
                 fresh.append((message, change))
