@@ -540,3 +540,92 @@ def test_an_older_version_in_a_sync_is_stale_for_being_older() -> None:
     rig.send(Kind.ITEM, upsert("file://a", 2))
     outcome = rig.send(Kind.ITEM, started("s1"), upsert("file://a", 1, "s1"))["m3"]
     assert (outcome.disposition, outcome.reason) == (Disposition.STALE, "version 1 is not newer than 2")
+
+
+def test_a_sync_started_delivered_again_after_its_sync_ended_leaves_the_source_idle() -> None:
+    rig = Rig()
+    loaded(rig)
+    run_sync(rig, DOCS, [])
+    rig.verify_all()
+    rig.coveo.documents = 6
+    rig.closer().run()
+    statuses = len(rig.coveo.named("set_source_status"))
+    outcomes = rig.send(Kind.ITEM, started("s1"))
+    [outcome] = [o for k, o in outcomes.items() if k != "report"]
+    assert outcome.disposition is Disposition.RECORDED
+    assert len(rig.coveo.named("set_source_status")) == statuses  # no REBUILD for a finished sync
+
+
+def test_a_sync_started_delivered_again_does_not_doom_its_own_sync() -> None:
+    rig = Rig()
+    rig.send(Kind.ITEM, started("s1"))
+    rig.send(Kind.ITEM, started("s1"))
+    assert rig.syncs.records["s1"].doomed is None
+    assert rig.closer().run().failed == 0
+
+
+class RacedSyncs(InMemorySyncs):
+    """Another sync.started of the scope wins the pointer the first `losses` times."""
+
+    def __init__(self, losses: int) -> None:
+        super().__init__()
+        self.losses = losses
+
+    def make_current(self, scope: Kind, sync_id: str, *, replacing: str | None) -> bool:
+        if self.losses:
+            self.losses -= 1
+            return False
+        return super().make_current(scope, sync_id, replacing=replacing)
+
+
+@pytest.mark.parametrize(("losses", "disposition"), [(2, Disposition.RECORDED), (3, Disposition.RETRY)])
+def test_a_sync_started_racing_others_tries_three_times_then_waits_for_sqs(
+    losses: int, disposition: Disposition
+) -> None:
+    rig = Rig()
+    rig.syncs = RacedSyncs(losses)
+    outcome = rig.send(Kind.ITEM, started("s1"))["m1"]
+    assert outcome.disposition is disposition
+    assert (rig.syncs.current(Kind.ITEM) == "s1") is (disposition is Disposition.RECORDED)
+    if disposition is Disposition.RETRY:
+        assert "kept racing" in (outcome.reason or "")
+        assert rig.coveo.named("set_source_status") == []  # no rebuild for a sync not yet current
+
+
+def test_changes_of_a_sync_that_ended_are_pushed_but_not_counted() -> None:
+    rig = Rig()
+    rig.send(Kind.ITEM, started("s1"), upsert("file://a", 1, "s1"))
+    rig.syncs.finish("s1", SyncState.FAILED, reason="test", now_ms=rig.clock())
+    outcome = rig.send(Kind.ITEM, upsert("file://b", 1, "s1"))["m3"]
+    assert outcome.disposition is Disposition.PUSHED
+    assert [m.event_id for m in rig.syncs.members("s1")] == ["file://a@1#s1"]
+
+
+@pytest.mark.parametrize("step", ["_read", "_stored_change"])
+def test_a_change_whose_reading_breaks_unexpectedly_is_dead_lettered_alone(
+    step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = Rig()
+    pipeline = rig.pipeline(Kind.ITEM)
+    original = getattr(pipeline, step)
+
+    def breaks_on_b(given: Any) -> Any:  # a message (_read) or a change (_stored_change)
+        if "file://b" in (getattr(given, "body", None) or getattr(given, "subject", "")):
+            raise RuntimeError("boom")
+        return original(given)
+
+    monkeypatch.setattr(pipeline, step, breaks_on_b)
+    messages = [Message(f"m{n}", json.dumps(upsert(f"file://{n}", 1, "s1"))) for n in "abc"]
+    report = pipeline.process(messages, lambda: 60.0)
+    dispositions = {m: o.disposition for m, o in report.outcomes.items()}
+    assert dispositions == {
+        "ma": Disposition.PUSHED,
+        "mb": Disposition.DEAD_LETTERED,
+        "mc": Disposition.PUSHED,
+    }
+    assert {c.target for c in rig.coveo.calls if c.name == "push_item"} | {
+        body.document_id for c in rig.coveo.named("push_items") for body in c.payload[0]
+    } == {"file://a", "file://c"}
+    assert [m.outcome for m in rig.syncs.members("s1") if m.event_id.startswith("file://b")] == [
+        MemberOutcome.DEAD_LETTERED
+    ]
