@@ -26,6 +26,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 import httpx
+from pydantic import ValidationError
 
 from aws_simulator.cloudformation import load_template
 from aws_simulator.stack import FUNCTION_IDS, IDENTITY_QUEUE, ITEM_QUEUE, CoveoTarget, LocalStack
@@ -947,20 +948,13 @@ def run(args: argparse.Namespace, *, demo: bool = False) -> int:
                 progress=None if args.quiet else sys.stderr,
                 function_logs=logs,
             )
-        except ValueError as exc:  # e.g. fault rules the emulator refused
+        except ValueError as exc:  # e.g. fault rules the emulator refused, a bad --parameter
+            if isinstance(exc, ValidationError):  # a model refusing data deep in the run is a defect
+                return _defect(exc, args)
             print(f"coveo-push: {exc}", file=sys.stderr)
             return 2
         except Exception as exc:  # a defect: still leave a report that says so, and why
-            traceback.print_exc(file=sys.stderr)
-            report = {
-                "ok": False,
-                "problems": [f"the local run failed: {type(exc).__name__}: {exc}"],
-                "error": traceback.format_exc(),
-            }
-            if args.report:
-                args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-            print("Result: NOT OK: " + report["problems"][0] + ".")
-            return 1
+            return _defect(exc, args)
     if demo:
         report["problems"] += worked_example_problems(report)
         report["ok"] = not report["problems"]
@@ -982,6 +976,21 @@ def run(args: argparse.Namespace, *, demo: bool = False) -> int:
 def _events_of(stages: list[Stage]) -> Sequence[Any] | Sequence[Stage]:
     """One events file is a run of one stage: its events, as they are."""
     return stages[0].events if len(stages) == 1 else stages
+
+
+def _defect(exc: BaseException, args: argparse.Namespace) -> int:
+    """A defect, not the user's input: the traceback, and a report that says so and why."""
+    traceback.print_exception(exc, file=sys.stderr)
+    problem = f"the local run failed: {type(exc).__name__}: {exc}"
+    report: dict[str, Any] = {
+        "ok": False,
+        "problems": [problem],
+        "error": "".join(traceback.format_exception(exc)),
+    }
+    if args.report:
+        args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"Result: NOT OK: {problem}.")
+    return 1
 
 
 def _parameter(text: str) -> tuple[str, str]:

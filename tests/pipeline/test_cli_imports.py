@@ -8,6 +8,7 @@ whatever this test process has already imported.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -201,3 +202,38 @@ def test_run_local_without_a_template_looks_in_the_current_directory(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(local_run.TemplateNotFoundError, match="run from the project directory"):
         local_run.run_local([], timeout_s=1)
+
+
+@pytest.mark.parametrize(
+    ("raised", "status", "said"),
+    [
+        (ValueError("the emulator refused faults: bad rule"), 2, "coveo-push: the emulator refused faults"),
+        # A model refusing data deep inside the run is a defect, not the user's input (it once hid
+        # the validator crashing on a full sync's group as "exit 2, 1 validation error").
+        (None, 1, "Result: NOT OK: the local run failed: ValidationError"),
+    ],
+)
+def test_the_user_is_blamed_only_for_the_users_input(
+    raised: Exception | None,
+    status: int,
+    said: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    from coveo_push_api.models import IdentityBody
+
+    def run_local(events: list[Any], **options: Any) -> dict[str, Any]:
+        if raised is not None:
+            raise raised
+        IdentityBody.model_validate({"identity": {"name": "g", "type": "GROUP"}, "syncId": "s"})
+        raise AssertionError("the model accepted a field it does not have")
+
+    monkeypatch.setattr(local_run, "run_local", run_local)
+    report = tmp_path / "report.json"
+    code = main(["local", "--template", str(ROOT / "template.yaml"), "--quiet", "--report", str(report)])
+    out = capsys.readouterr()
+    assert code == status
+    assert said in out.out + out.err
+    if status == 1:
+        assert json.loads(report.read_text())["ok"] is False
