@@ -1,6 +1,6 @@
 """Routes → handlers. One wrapper per route does what every call shares: apply the operations
 that are due, count the request under its route template, inject faults, map CoveoError to
-Coveo's error body."""
+Coveo's error body; around it, on Coveo's routes, the network's round trip (latency.py)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,8 @@ CONTROL_ROUTES: list[tuple[str, str, Handler]] = [
     ("PUT", "/_emulator/faults", control.put_faults),
     ("GET", "/_emulator/faults", control.get_faults),
     ("GET", "/_emulator/stats", control.get_stats),
+    ("PUT", "/_emulator/latency", control.put_latency),
+    ("GET", "/_emulator/latency", control.get_latency),
     ("GET", "/_emulator/state", control.get_state),
     ("POST", "/_emulator/clock", control.advance_clock),
     ("PUT", "/_emulator/api-key", control.put_api_key),
@@ -113,7 +115,7 @@ def _fault_response(rule: FaultRule) -> Response:
 def _route(emu: Emulator, method: str, template: str, handler: Handler, *, counted: bool) -> Route:
     key = f"{method} {template}"
 
-    async def endpoint(request: Request) -> Response:
+    async def handle(request: Request) -> Response:
         emu.pipeline.apply_due()
         call = Call(request, emu, emu.clock.now_ms())
         if counted:
@@ -149,9 +151,22 @@ def _route(emu: Emulator, method: str, template: str, handler: Handler, *, count
             by_status[response.status_code] = by_status.get(response.status_code, 0) + 1
         return response
 
+    async def endpoint(request: Request) -> Response:
+        latency = emu.latency
+        if not (counted and latency.active):
+            return await handle(request)
+        # The network (coveo_emulator.latency): half the round trip before the request is handled,
+        # half before its answer leaves; asyncio.sleep, so concurrent requests overlap.
+        round_trip = latency.draw()
+        await asyncio.sleep(round_trip / 2)
+        response = await handle(request)
+        if not isinstance(response, _NoResponse):  # a dropped connection sends nothing back
+            await asyncio.sleep(round_trip / 2)
+        return response
+
     # Item permission routes carry a documentId that may arrive decoded with slashes in it.
     path = template.replace("{documentId}", "{documentId:path}")
-    return Route(path, endpoint, methods=[method], name=key)
+    return Route(path, endpoint if counted else handle, methods=[method], name=key)
 
 
 class EmulatorApp(Starlette):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from coveo_emulator.latency import check as check_latency
+
 MB = 1024 * 1024
 
 # Coveo's built-in provider that holds e-mail users; aliases usually point at it.
@@ -26,6 +28,11 @@ class EmulatorConfig:
     processing_delay_s: float = 0.0
     # Seconds between indexing an item and its permission model leaving the PENDING state.
     security_refresh_delay_s: float = 0.0
+    # The network (coveo_emulator.latency): every Coveo route takes a round trip of latency_ms,
+    # drawn uniformly within +/- jitter_ms, from an RNG seeded with latency_seed. 0: off.
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    latency_seed: int = 0
 
     # Documented limits (reference §4).
     max_request_bytes: int = 6 * MB
@@ -50,6 +57,7 @@ class EmulatorConfig:
             self.index_id = f"{self.organization_id}-emulatorindex0"
         if self.processing_delay_s < 0 or self.security_refresh_delay_s < 0:
             raise ValueError("delays must be >= 0")
+        check_latency(self.latency_ms, self.jitter_ms, self.latency_seed)  # a LatencyConfigError (ValueError)
 
     @property
     def known_providers(self) -> tuple[str, ...]:

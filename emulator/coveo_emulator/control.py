@@ -1,5 +1,5 @@
-"""The control surface under /_emulator/ (no auth, not counted in stats): reset, faults, stats,
-state, clock, API key. Documented in docs/emulator.md."""
+"""The control surface under /_emulator/ (no auth, not counted in stats, never delayed): reset,
+faults, latency, stats, state, clock, API key. Documented in docs/emulator.md."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from coveo_emulator import errors, wire
 from coveo_emulator.calls import Call, read_body
 from coveo_emulator.core import Emulator
 from coveo_emulator.faults import FaultConfigError
+from coveo_emulator.latency import LatencyConfigError
 from coveo_emulator.permissions import model_state
 from coveo_emulator.state import Entity, Item, iso_ms
 from coveo_emulator.wire import WireError
@@ -60,6 +61,21 @@ async def put_faults(call: Call) -> Response:
 
 async def get_faults(call: Call) -> Response:
     return JSONResponse(call.emu.faults.to_json())
+
+
+async def put_latency(call: Call) -> Response:
+    """The round trip of every Coveo route from now on: `{"rttMs": 100, "jitterMs": 10, "seed": 7}`
+    (`{"rttMs": 0}` turns it off). Until the next reset, which restores the configured one."""
+    body = await _json_body(call)
+    try:
+        call.emu.latency.configure(body)
+    except LatencyConfigError as exc:
+        raise errors.bad_request("INVALID_LATENCY", str(exc)) from None
+    return JSONResponse(call.emu.latency.to_json())
+
+
+async def get_latency(call: Call) -> Response:
+    return JSONResponse(call.emu.latency.to_json())
 
 
 async def get_stats(call: Call) -> Response:

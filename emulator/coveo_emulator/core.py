@@ -12,6 +12,7 @@ from typing import Any
 
 from coveo_emulator.config import EmulatorConfig
 from coveo_emulator.faults import FaultInjector
+from coveo_emulator.latency import Latency
 from coveo_emulator.processing import Pipeline
 from coveo_emulator.state import Clock, EmulatorState
 
@@ -41,6 +42,7 @@ class Emulator:
         self.config = config
         self.clock = Clock()
         self.faults = FaultInjector()
+        self.latency = Latency(config.latency_ms, config.jitter_ms, config.latency_seed)
         self.stats = Stats()
         self.state = EmulatorState(self.clock)
         self.pipeline = Pipeline(config, self.state)
@@ -57,7 +59,7 @@ class Emulator:
         self, processing_delay_s: float | None = None, security_refresh_delay_s: float | None = None
     ) -> None:
         """Forget everything (items, identities, containers, logs, queue, faults, stats, clock) and
-        accept the configured API key again."""
+        accept the configured API key again; the latency is the configured one again, re-seeded."""
         config = self.base_config
         if processing_delay_s is not None:
             config = replace(config, processing_delay_s=processing_delay_s)
@@ -67,6 +69,7 @@ class Emulator:
         self.set_api_key(config.api_key)
         self.clock.offset_ms = 0
         self.faults.clear()
+        self.latency = Latency(config.latency_ms, config.jitter_ms, config.latency_seed)
         self.stats = Stats()
         self.state = EmulatorState(self.clock)
         self.pipeline = Pipeline(self.config, self.state)
