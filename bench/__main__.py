@@ -3,6 +3,7 @@
 python -m bench                          # everything (under 10 minutes on a 2-core machine)
 python -m bench --only items_1000,cold_start_ms
 python -m bench --scale 0.1 --output /tmp/results.json   # a quick try at a tenth of the counts
+python -m bench --only latency --rtt-ms 100             # the measured latency scenario alone
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import boundary, cold_start, connector, cost, identities, items, report
+from . import boundary, cold_start, connector, cost, identities, items, latency, report
 from .common import ROOT, TEMPLATE, Servers, capacity, log
 
 ALL = (
@@ -24,6 +25,7 @@ ALL = (
     "items_1000",
     "items_1mb",
     "items_10000",
+    "latency",
     "cost_per_million_usd",
 )
 # (count, 1 MB items, connector runs, official runs). A connector run costs moto ~13 ms of CPU per
@@ -46,6 +48,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results.json")
     parser.add_argument("--cold-start-runs", type=int, default=10)
+    parser.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=latency.DEFAULT_RTT_MS,
+        help="latency scenario: the emulator's round trip per Coveo request (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--jitter-ms",
+        type=float,
+        default=latency.DEFAULT_JITTER_MS,
+        help="latency scenario: +/- this, uniform (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--dynamodb-ms",
+        type=float,
+        default=latency.DEFAULT_AWS_LATENCY_MS["dynamodb"],
+        help="latency scenario: what each DynamoDB call waits before it is sent (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--s3-ms",
+        type=float,
+        default=latency.DEFAULT_AWS_LATENCY_MS["s3"],
+        help="latency scenario: what each S3 call waits before it is sent (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-profile", action="store_true", help="latency scenario: skip the profiled connector run"
+    )
     args = parser.parse_args(argv)
     wanted = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = wanted - set(ALL)
@@ -70,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = [
         key for key in ("identities_1000", "items_1000", "items_1mb", "items_10000") if key in wanted
     ]
-    if scenarios:
+    if scenarios or "latency" in wanted:
         with Servers() as servers:
             step(f"moto on {servers.moto_url}, Coveo emulator on {servers.coveo_url}")
             for key in scenarios:
@@ -92,7 +121,20 @@ def main(argv: list[str] | None = None) -> int:
                         connector_runs=connector_runs,
                         official_runs=official_runs,
                     )
-                report.add_projection(results[key])
+            if "latency" in wanted:
+                count = max(1, round(1000 * args.scale))
+                step(
+                    f"latency: {count} small items, Coveo {args.rtt_ms:g} +/- {args.jitter_ms:g} ms per request, "
+                    f"DynamoDB {args.dynamodb_ms:g} ms and S3 {args.s3_ms:g} ms per call"
+                )
+                results["latency"], _ = latency.measure(
+                    servers,
+                    count=count,
+                    rtt_ms=args.rtt_ms,
+                    jitter_ms=args.jitter_ms,
+                    aws_latency_ms={"dynamodb": args.dynamodb_ms, "s3": args.s3_ms},
+                    profile=not args.no_profile,
+                )
             if "cost_per_million_usd" in wanted and raw:
                 step("cost model: what the moto server metered")
                 results["cost_per_million_usd"] = _cost(servers, raw)

@@ -210,12 +210,17 @@ class RemoteMoto:
         counter: CallCounter | None = None,
         *,
         dynamodb_latency_ms: float = 0,
+        latency_ms_by_service: Mapping[str, float] | None = None,
         max_pool_connections: int = 10,
     ) -> None:
         import threading
 
         self.endpoint_url = endpoint_url
-        self.dynamodb_latency_ms = dynamodb_latency_ms
+        # What each call of a service waits before it is sent: the network round trip and the
+        # service's own time that loopback to moto does not have (bench/README.md, "latency").
+        self.latency_ms = dict(latency_ms_by_service or {})
+        if dynamodb_latency_ms:
+            self.latency_ms["dynamodb"] = dynamodb_latency_ms
         self.max_pool_connections = max_pool_connections
         self.region = REGION
         self.account_id = "123456789012"
@@ -248,9 +253,10 @@ class RemoteMoto:
             )
         if self.counter is not None:
             self.counter.attach(client)
-        if service == "dynamodb" and self.dynamodb_latency_ms:
-            # Stands for the network round trip to DynamoDB that loopback to moto does not have.
-            delay = self.dynamodb_latency_ms / 1000
+        if self.latency_ms.get(service):
+            # Stands for the round trip to the service that loopback to moto does not have: each
+            # HTTP attempt waits in its own thread, so calls made in parallel wait in parallel.
+            delay = self.latency_ms[service] / 1000
             client.meta.events.register("before-send", lambda **_: time.sleep(delay))
         return client
 

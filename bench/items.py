@@ -86,6 +86,7 @@ def run_connector(
     extra: dict[str, Any] | None = None,
     identities: tuple[list[str], list[str]] | None = None,
     validate: bool = False,
+    latency: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fill the queue, then drain it in a worker; adds the emulator's count and the servers' CPU.
 
@@ -94,13 +95,18 @@ def run_connector(
     not counted. With `validate`, the validator then runs in a worker of its own (`run_validator`)
     and the result holds `capacity`, what the moto server metered for the run's tables and buckets
     once the push function was done, and `validator`, the validator's run with what was metered
-    after it."""
+    after it. `latency` (`{"rttMs": 100, "jitterMs": 10, "seed": 0}`) is the emulator's round trip
+    for the run (PUT /_emulator/latency after the reset and the seeding); the result then has
+    `emulator_latency`, what the emulator says it drew."""
     spec = connector.prepare(servers.moto_url, queue, events)
     spec["coveo_url"] = servers.coveo_url
+    spec["server_pids"] = servers.server_pids()
     spec.update(extra or {})
     emulator(servers.coveo_url, "reset", "POST", {})
     if identities is not None:
         seed_identities(servers.coveo_url, *identities)
+    if latency is not None:
+        emulator(servers.coveo_url, "latency", "PUT", latency)
     baseline = emulator(servers.coveo_url, "stats")  # the seeding's requests are not the run's
     pids = servers.server_pids()
     cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -110,6 +116,8 @@ def run_connector(
     }
     stats = emulator(servers.coveo_url, "stats")
     result["requests"], result["requests_by_route"] = _requests_since(baseline, stats)
+    if latency is not None:
+        result["emulator_latency"] = emulator(servers.coveo_url, "latency")
     result["send"] = spec["send"]
     result["resources"] = spec["resources"]
     result["body_bytes"] = spec["body_bytes"]
