@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import io
 import json
+import random
 import re
 import secrets
 import sys
@@ -49,6 +50,14 @@ WORKED_EXAMPLE_ITEM = "file://folder/mytext.txt"
 WORKED_EXAMPLE_ACCESS = {"alice": True, "bob": False, "david": True}
 
 PROGRESS_EVERY_S = 3.0
+# Events handed to LocalStack.send at a time (10 SendMessageBatch calls): progress counts them as
+# they go, rather than showing nothing sent until the whole stage is.
+SEND_CHUNK_EVENTS = 100
+# The report's `access` section asks Coveo's effective permissions for every indexed document up to
+# this many; above it, for a deterministic sample of about this many (see `plan_access_checks`). The
+# public-by-accident check always covers every document.
+ACCESS_CHECK_ALL_UP_TO = 200
+ACCESS_SAMPLE_SEED = 17
 # How often the validator runs while only a full sync is left to end (it waits for its deadline).
 SYNC_CHECK_EVERY_S = 1.0
 # Full syncs in a local run, unless the user set them: Coveo applies a sync's deletion at once (no
@@ -287,7 +296,8 @@ FUNCTION_OUTPUT = _FunctionOutput()
 
 
 class _Progress:
-    """A line on stderr every few seconds while the run lasts (silent for short runs)."""
+    """A line on stderr every `PROGRESS_EVERY_S` while the run lasts (none for a run shorter than
+    that, none at all without a stream: `--quiet`)."""
 
     def __init__(self, stream: TextIO | None, describe: Callable[[], str]) -> None:
         self._stream = stream
@@ -313,6 +323,70 @@ class _Progress:
             elapsed = time.monotonic() - self._started
             self._stream.write(f"[{elapsed:5.1f}s] {self.phase}: {self._describe()}\n")
             self._stream.flush()
+
+
+class _Rate:
+    """Events per second over the interval since the last reading, and the time left at the rate
+    of about the last `ETA_WINDOW_S` (a poller settles a whole batch at once, up to hundreds of
+    events, so one interval may see none and the next many)."""
+
+    ETA_WINDOW_S = 30.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()  # the run restarts it, the progress thread reads it
+        self._readings: list[tuple[float, int]] = []
+
+    def restart(self, count: int) -> None:
+        """A new phase: the next reading's interval begins now, at `count`."""
+        with self._lock:
+            self._readings = [(self._clock(), count)]
+
+    def read(self, count: int, remaining: int) -> str:
+        """What follows a count on the progress line: `" (N/s, ETA T)"`; empty when nothing is
+        left to do or no time has passed since the last reading."""
+        now = self._clock()
+        with self._lock:
+            readings = self._readings or [(now, count)]
+            then, before = readings[-1]
+            readings.append((now, count))
+            # The oldest reading kept is the last one at least the window old: the ETA spans it.
+            while len(readings) > 2 and now - readings[1][0] >= self.ETA_WINDOW_S:
+                readings.pop(0)
+            self._readings = readings
+        if remaining <= 0 or now <= then:
+            return ""
+        first, oldest = readings[0]
+        rate = (count - before) / (now - then)
+        recent = (count - oldest) / (now - first)
+        eta = f"ETA {_duration(remaining / recent)}" if recent > 0 else "ETA unknown"
+        return f" ({rate:,.0f}/s, {eta})"
+
+
+def _duration(seconds: float) -> str:
+    whole = max(1, round(seconds))
+    return f"{whole} s" if whole < 120 else f"{whole // 60} min {whole % 60:02d} s"
+
+
+class _Timings:
+    """Where the run's wall clock went: contiguous laps, so the parts add up to the whole."""
+
+    def __init__(self, started: float | None = None) -> None:
+        self.started = time.monotonic() if started is None else started
+        self._last = self.started
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        """The time since the previous lap (or the start) was spent on `name`."""
+        now = time.monotonic()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
+        self._last = now
+
+    def total(self) -> float:
+        return self._last - self.started
+
+    def report(self) -> dict[str, float]:
+        return {f"{name}Seconds": round(seconds, 1) for name, seconds in self.seconds.items()}
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -346,6 +420,9 @@ def run_on_stack(
     timeout_s: float,
     progress: TextIO | None = None,
     function_logs: TextIO | None = None,
+    access_check_all_up_to: int = ACCESS_CHECK_ALL_UP_TO,
+    access_sample_seed: int = ACCESS_SAMPLE_SEED,
+    timings: _Timings | None = None,
 ) -> dict[str, Any]:
     """Send `events` through `stack`, drain, validate until nothing is pending; the JSON report.
 
@@ -356,10 +433,12 @@ def run_on_stack(
 
     The validator waits as long as the emulator's processing delay, as it would wait for Coveo in
     AWS. `timeout_s` bounds the whole run; when it passes, `timedOut` says so and the stages not
-    begun are not sent.
+    begun are not sent. The report's `access` covers every indexed document up to
+    `access_check_all_up_to` of them, else a sample drawn with `access_sample_seed`
+    (`accessScope` says which). `timings` (run_local's) carries the clock of what came before.
     """
-    started = time.monotonic()
-    deadline = started + timeout_s
+    clock = _Timings() if timings is None else timings
+    deadline = time.monotonic() + timeout_s
     stages = as_stages(events)
     with contextlib.closing(_Emulator(stack.coveo.base_url)) as emulator:
         delay_s = float(emulator.get("state")["processingDelaySeconds"])
@@ -368,28 +447,37 @@ def run_on_stack(
         overrides = {**local_sync_settings(stack), "PROCESSING_DELAY_SECONDS": f"{delay_s:g}"}
         counting = CountingStack.of(stack, overrides)
         totals = _ValidatorTotals()
-        run = _StagedRun(counting, stages, deadline, delay_s, totals)
-        with _Progress(progress, run.describe) as ticker, _function_output(function_logs):
-            validator = counting.runtime.validator("validate_pushes")
-            ledger, syncs = counting.runtime.ledger(), counting.runtime.syncs()
-            for number, stage in enumerate(stages, start=1):
-                summary = run.stage(number, stage, ticker, validator, ledger, syncs)
-                if summary["timedOut"]:
-                    break
-        requests = emulator.get("stats")  # before the report's own permission queries
-        return _report(
-            counting,
-            emulator,
-            sent=run.sent,
-            drained=run.drained,
-            timed_out=run.timed_out,
-            pending=len(run.pending),
-            totals=totals,
-            requests=requests,
-            duration_s=time.monotonic() - started,
-            stages=run.summaries,
-            not_sent=[stage.name for stage in stages[len(run.summaries) :]],
-        )
+        run = _StagedRun(counting, stages, deadline, delay_s, totals, clock)
+        with _Progress(progress, run.describe) as ticker:
+            with _function_output(function_logs):
+                validator = counting.runtime.validator("validate_pushes")
+                ledger, syncs = counting.runtime.ledger(), counting.runtime.syncs()
+                clock.lap("setUp")
+                for number, stage in enumerate(stages, start=1):
+                    summary = run.stage(number, stage, ticker, validator, ledger, syncs)
+                    if summary["timedOut"]:
+                        break
+            ticker.phase = "reporting"
+            run.reporting = True
+            requests = emulator.get("stats")  # before the report's own permission queries
+            report = _report(
+                counting,
+                emulator,
+                sent=run.sent,
+                drained=run.drained,
+                timed_out=run.timed_out,
+                pending=len(run.pending),
+                totals=totals,
+                requests=requests,
+                stages=run.summaries,
+                not_sent=[stage.name for stage in stages[len(run.summaries) :]],
+                access_plan=(access_check_all_up_to, access_sample_seed),
+                on_access=run.checking_access,
+            )
+        clock.lap("report")
+        report["durationSeconds"] = round(clock.total(), 1)
+        report["timings"] = clock.report()
+        return report
 
 
 def local_sync_settings(stack: LocalStack) -> dict[str, str]:
@@ -438,6 +526,7 @@ class _StagedRun:
         deadline: float,
         delay_s: float,
         totals: _ValidatorTotals,
+        clock: _Timings,
     ) -> None:
         self.stack = stack
         self.stages = stages
@@ -450,6 +539,13 @@ class _StagedRun:
         self.pending: list[Row] = []
         self.waiting: list[SyncRecord] = []  # running syncs the stage (or the run) waits for
         self.summaries: list[dict[str, Any]] = []
+        self.clock = clock
+        self.to_send = 0  # events of the stages begun (sent, or being sent)
+        self.sending = False
+        self.reporting = False
+        self.access_checks = (0, 0)  # permission queries the report made, of how many it plans
+        self._sent_rate = _Rate()
+        self._settled_rate = _Rate()
 
     @property
     def timed_out(self) -> bool:
@@ -458,10 +554,25 @@ class _StagedRun:
     def label(self, number: int, stage: Stage) -> str:
         return f"stage {number}/{len(self.stages)} ({stage.name}): " if len(self.stages) > 1 else ""
 
-    def describe(self) -> str:
+    def settled(self) -> int:
         done = self.stack.tally.counts()
-        settled = sum(done[d] for d in Disposition if d is not Disposition.RETRY)
-        text = f"{settled}/{self.sent} events settled"
+        return sum(done[d] for d in Disposition if d is not Disposition.RETRY)
+
+    def describe(self) -> str:
+        """The progress line: while sending, events sent; then events settled (pushed, skipped as
+        stale, recorded or dead-lettered); each with its rate over the last interval and an ETA."""
+        if self.reporting:
+            done, planned = self.access_checks
+            if not planned:
+                return "reading the index, the ledger and the dead-letter queues"
+            return f"effective permissions of {done}/{planned} documents checked"
+        if not self.to_send:
+            return "setting up"
+        if self.sending:
+            rate = self._sent_rate.read(self.sent, self.to_send - self.sent)
+            return f"{self.sent}/{self.to_send} events sent{rate}"
+        settled = self.settled()
+        text = f"{settled}/{self.sent} events settled{self._settled_rate.read(settled, self.sent - settled)}"
         if self.totals.runs:
             text += (
                 f"; validator {self.totals.verified} verified, {self.totals.failed} failed, "
@@ -470,6 +581,26 @@ class _StagedRun:
         if self.waiting:
             text += f"; waiting for sync(s) {', '.join(r.sync_id for r in self.waiting)} to end"
         return text
+
+    def checking_access(self, done: int, planned: int) -> None:
+        self.access_checks = (done, planned)
+
+    def send(self, events: Sequence[Any]) -> int:
+        """Send a stage's events a chunk at a time (`SEND_CHUNK_EVENTS`), counting them as they go."""
+        self.to_send += len(events)
+        self._sent_rate.restart(self.sent)
+        self.sending = True
+        sent = 0
+        try:
+            for start in range(0, len(events), SEND_CHUNK_EVENTS):
+                chunk = events[start : start + SEND_CHUNK_EVENTS]
+                count = sum(self.stack.send(chunk, self.scopes).values())
+                sent += count
+                self.sent += count
+        finally:
+            self.sending = False
+            self._settled_rate.restart(self.settled())
+        return sent
 
     def stage(
         self,
@@ -486,8 +617,8 @@ class _StagedRun:
         label = self.label(number, stage)
         last = number == len(self.stages)
         ticker.phase = f"{label}sending"
-        sent = sum(self.stack.send(stage.events, self.scopes).values())
-        self.sent += sent
+        sent = self.send(stage.events)
+        self.clock.lap("sending")
         # Identities first (Coveo's advice), each queue until empty or out of time. Not
         # LocalStack.drain: the budget is shared by both queues, not granted to each.
         drained = True
@@ -496,6 +627,7 @@ class _StagedRun:
             with self.stack.poller(queue) as poller:
                 drained &= poller.run_until_drained(max(0.0, self.deadline - time.monotonic())).drained
         self.drained &= drained
+        self.clock.lap("draining")
         ticker.phase = f"{label}validating"
         while True:
             self.totals.add(validator.run())  # verdicts, then the syncs that can end now
@@ -521,6 +653,7 @@ class _StagedRun:
             "timedOut": not drained or bool(self.pending) or bool(self.waiting),
             "durationSeconds": round(time.monotonic() - began, 1),
         }
+        self.clock.lap("validating")
         self.summaries.append(summary)
         return summary
 
@@ -557,7 +690,7 @@ def _until_next_check(pending: Sequence[Row], delay_s: float, deadline: float) -
 class _Emulator:
     """The emulator's control surface (no auth) and its real effective-permissions route.
 
-    One connection for the run: the report asks for every indexed item's permissions, and a new
+    One connection for the run: the report asks for indexed items' permissions, and a new
     connection per request (httpx.get) costs tens of milliseconds each."""
 
     def __init__(self, base_url: str) -> None:
@@ -602,10 +735,12 @@ def _report(
     pending: int,
     totals: _ValidatorTotals,
     requests: dict[str, Any],
-    duration_s: float,
     stages: Sequence[Mapping[str, Any]] = (),
     not_sent: Sequence[str] = (),
+    access_plan: tuple[int, int] = (ACCESS_CHECK_ALL_UP_TO, ACCESS_SAMPLE_SEED),
+    on_access: Callable[[int, int], None] = lambda done, planned: None,
 ) -> dict[str, Any]:
+    """The report, but `durationSeconds` and `timings`, which the caller sets when it is done."""
     counts = stack.tally.counts()
     dead_letters = stack.dead_letters()
     # SQS moved these after maxReceiveCount without a reason (the pipeline gives its own one, even
@@ -616,11 +751,29 @@ def _report(
     dead_lettered = counts[Disposition.DEAD_LETTERED] + moved_by_sqs
     state = emulator.get("state")
     documents = _documents(stack, state)
-    access, anonymous = _access(stack, emulator, state, documents)
+    models = {
+        document_id: state["items"][document_id]["permissionModel"]
+        for document_id, document in documents.items()
+        if document["indexed"]
+    }
+    # One scan of the ledger: every key's state, and the stored change of each document whose
+    # model could let anonymous users in (did its event say so?).
+    candidates = {item_key(document_id) for document_id, model in models.items() if _allows_anonymous(model)}
+    ledger_states: Counter[str] = Counter()
+    changes: dict[str, bytes | None] = {}
+    for row in stack.runtime.ledger().all_rows():
+        ledger_states[row.status.value] += 1
+        if row.key in candidates:
+            changes[row.key] = row.change if isinstance(row, Row) else None
+    reader = _AccessReader(stack, emulator, state, on_access)
+    public_by_accident = _public_by_accident(stack, reader, models, changes)
+    bound, seed = access_plan
+    always = [d for d in (WORKED_EXAMPLE_ITEM, *public_by_accident) if d in models]
+    checked, scope = plan_access_checks(models, bound=bound, seed=seed, always=always)
     report: dict[str, Any] = {
         "timedOut": timed_out,
         "drained": drained,
-        "durationSeconds": round(duration_s, 1),
+        "durationSeconds": None,  # the caller's, once everything (this report too) is done
         "events": {
             "sent": sent,
             "acknowledged": acknowledged,
@@ -635,17 +788,16 @@ def _report(
             for d in dead_letters
         ],
         "documents": documents,
-        "access": access,
-        "security": {"publicByAccident": _public_by_accident(stack, anonymous)},
+        "access": reader.access(checked),
+        "accessScope": scope,
+        "security": {"publicByAccident": public_by_accident, "documentsChecked": len(models)},
         "identities": {
             f"{i['type']} {i['name']}": i["state"]
             for i in state["identities"].get(stack.coveo.provider_id, [])
         },
         # Every key's state as the ledger reads it: a push left CLAIMED after a drained run is one
         # Coveo never answered (its message retried, or dead-lettered on its last delivery).
-        "ledger": dict(
-            sorted(Counter(state.status.value for state in stack.runtime.ledger().all_rows()).items())
-        ),
+        "ledger": dict(sorted(ledger_states.items())),
         "validator": {
             "verified": totals.verified,
             "failed": totals.failed,
@@ -691,42 +843,143 @@ def _documents(stack: LocalStack, state: dict[str, Any]) -> dict[str, Any]:
     return documents
 
 
-def _access(
-    stack: LocalStack, emulator: _Emulator, state: dict[str, Any], documents: Mapping[str, Any]
-) -> tuple[dict[str, dict[str, bool]], list[str]]:
-    """Per indexed document, every user of the provider: allowed or not, as Coveo's effective
-    permissions answer it. A user the model does not reach is allowed only if anonymous users are.
-    Also: the documents anonymous users can read."""
-    provider = stack.coveo.provider_id
-    users = sorted(i["name"] for i in state["identities"].get(provider, []) if i["type"] == "USER")
-    key = api_key_from_secret(stack.resources.api_key_secret_name, stack.aws.client("secretsmanager"))
-    access: dict[str, dict[str, bool]] = {}
-    anonymous: list[str] = []
-    for document_id, document in documents.items():
-        if not document["indexed"]:
-            continue
-        answer = emulator.effective_permissions(stack.coveo, state["indexId"], document_id, key)
-        if answer["anonymousAllowed"]:
-            anonymous.append(document_id)
-        reached = {
-            row["identity"]: bool(row["allowed"])
-            for row in answer["items"]
-            if row["securityProvider"] == provider
-        }
-        access[document_id] = {user: reached.get(user, bool(answer["anonymousAllowed"])) for user in users}
-    return access, anonymous
+# --- who can see what ----------------------------------------------------------------------------
 
 
-def _public_by_accident(stack: LocalStack, anonymous: Sequence[str]) -> list[str]:
-    """Documents anonymous users can read although their events did not say `"allowAnonymous":
-    true` (and the deployment does not allow public items): each one is a security failure."""
-    if stack.runtime.settings.allow_public_items or not anonymous:
+def _sets(model: Sequence[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """The permission sets of an item's model as /_emulator/state shows it (levels of sets)."""
+    for level in model:
+        yield from level.get("permissionSets") or ()
+
+
+def _allows_anonymous(model: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether any set of the model says `allowAnonymous`: only such a model can let anonymous
+    users read the item (an anonymous user matches no identity), so this finds every candidate."""
+    return any(permission_set.get("allowAnonymous") for permission_set in _sets(model))
+
+
+def _has_denials(model: Sequence[Mapping[str, Any]]) -> bool:
+    return any(permission_set.get("deniedPermissions") for permission_set in _sets(model))
+
+
+def plan_access_checks(
+    models: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    bound: int = ACCESS_CHECK_ALL_UP_TO,
+    seed: int = ACCESS_SAMPLE_SEED,
+    always: Sequence[str] = (),
+) -> tuple[list[str], dict[str, Any]]:
+    """Which indexed documents (documentId → permission model) the report asks Coveo's effective
+    permissions about, and the report's `accessScope` saying so.
+
+    Up to `bound` documents: all of them. Above it, a sample of `bound` that depends only on the
+    documents and `seed`: `always` first (the worked example, the documents public by accident),
+    then in turn one public document (a set allows anonymous users), one with denials, one of the
+    others, each kind in a seeded order, so that every public and every denying document is
+    checked when they fit, and each kind gets an even share when they do not.
+    """
+    ids = sorted(models)
+    public = [d for d in ids if _allows_anonymous(models[d])]
+    open_ = set(public)
+    denials = [d for d in ids if d not in open_ and _has_denials(models[d])]
+    kinds = {"public": public, "withDenials": denials}
+    if len(ids) <= bound:
+        chosen = ids
+        how = "all"
+    else:
+        rng = random.Random(seed)
+        taken = open_ | set(denials)
+        queues = [list(public), list(denials), [d for d in ids if d not in taken]]
+        for queue in queues:
+            rng.shuffle(queue)
+        chosen = list(dict.fromkeys(d for d in always if d in models))
+        seen = set(chosen)
+        while len(chosen) < bound and any(queues):
+            for queue in queues:
+                while queue and queue[-1] in seen:
+                    queue.pop()
+                if queue and len(chosen) < bound:
+                    seen.add(queue[-1])
+                    chosen.append(queue.pop())
+        chosen = sorted(chosen)
+        how = f"sample of {len(chosen)}, seed {seed}"
+    picked = set(chosen)
+    scope: dict[str, Any] = {"documents": len(ids), "checked": len(chosen), "how": how, "checkAllUpTo": bound}
+    for name, members in kinds.items():
+        scope[name] = {"documents": len(members), "checked": sum(1 for d in members if d in picked)}
+    return chosen, scope
+
+
+class _AccessReader:
+    """Coveo's effective permissions of indexed documents, each asked once per report."""
+
+    def __init__(
+        self,
+        stack: LocalStack,
+        emulator: _Emulator,
+        state: Mapping[str, Any],
+        on_progress: Callable[[int, int], None],
+    ) -> None:
+        self._stack = stack
+        self._emulator = emulator
+        self._index_id = state["indexId"]
+        provider = stack.coveo.provider_id
+        self._provider = provider
+        self.users = sorted(i["name"] for i in state["identities"].get(provider, []) if i["type"] == "USER")
+        self._key: str | None = None
+        self._answers: dict[str, Any] = {}
+        self._on_progress = on_progress
+
+    def answer(self, document_id: str) -> Any:
+        if document_id not in self._answers:
+            if self._key is None:
+                secrets_manager = self._stack.aws.client("secretsmanager")
+                self._key = api_key_from_secret(self._stack.resources.api_key_secret_name, secrets_manager)
+            self._answers[document_id] = self._emulator.effective_permissions(
+                self._stack.coveo, self._index_id, document_id, self._key
+            )
+        return self._answers[document_id]
+
+    def anonymous_allowed(self, document_id: str) -> bool:
+        return bool(self.answer(document_id)["anonymousAllowed"])
+
+    def access(self, document_ids: Sequence[str]) -> dict[str, dict[str, bool]]:
+        """Per document, every user of the provider: allowed or not, as Coveo's effective
+        permissions answer it. A user the model does not reach is allowed only if anonymous users
+        are."""
+        found: dict[str, dict[str, bool]] = {}
+        for done, document_id in enumerate(document_ids):
+            self._on_progress(done, len(document_ids))
+            answer = self.answer(document_id)
+            anonymous = bool(answer["anonymousAllowed"])
+            reached = {
+                row["identity"]: bool(row["allowed"])
+                for row in answer["items"]
+                if row["securityProvider"] == self._provider
+            }
+            found[document_id] = {user: reached.get(user, anonymous) for user in self.users}
+        self._on_progress(len(document_ids), len(document_ids))
+        return found
+
+
+def _public_by_accident(
+    stack: LocalStack,
+    reader: _AccessReader,
+    models: Mapping[str, Sequence[Mapping[str, Any]]],
+    changes: Mapping[str, bytes | None],
+) -> list[str]:
+    """Indexed documents anonymous users can read although their events did not say
+    `"allowAnonymous": true` (and the deployment does not allow public items): each one is a
+    security failure. Complete whatever the access sample: every document whose model has a set
+    allowing anonymous users (only those can) and whose ledger row does not say it was declared
+    public (`changes`: item key → stored change) is asked of Coveo's effective permissions."""
+    if stack.runtime.settings.allow_public_items:
         return []
-    ledger = stack.runtime.ledger()
     found = []
-    for document_id in anonymous:
-        row = ledger.get(item_key(document_id))
-        if not declared_public_in(row.change if row is not None else None):
+    for document_id, model in sorted(models.items()):
+        if not _allows_anonymous(model) or declared_public_in(changes.get(item_key(document_id))):
+            continue
+        if reader.anonymous_allowed(document_id):
             found.append(document_id)
     return found
 
@@ -801,8 +1054,10 @@ def worked_example_problems(report: Mapping[str, Any]) -> list[str]:
 def format_report(report: Mapping[str, Any]) -> str:
     """The report for a person: items, who can see what, dead letters, validator, requests."""
     events, validator, requests = report["events"], report["validator"], report["requests"]
+    timings = report.get("timings") or {}
+    spent = ", ".join(f"{_PHASES[k]} {v} s" for k, v in timings.items() if k in _PHASES)
     lines = [
-        f"Local run: {report['durationSeconds']} s",
+        f"Local run: {report['durationSeconds']} s" + (f" ({spent})" if spent else ""),
         "",
         f"Events: {events['sent']} sent, {events['acknowledged']} acknowledged "
         f"({events['pushed']} pushed, {events['stale_skipped']} skipped as stale"
@@ -831,7 +1086,15 @@ def format_report(report: Mapping[str, Any]) -> str:
             lines.append("      " + ", ".join(f"{k}: {_short(v)}" for k, v in sorted(shown.items())))
     if not report["documents"]:
         lines.append("  (none)")
-    lines += ["", "Who can see what:"]
+    scope = report.get("accessScope")
+    if scope is not None and scope["how"] != "all":
+        lines += [
+            "",
+            f"Who can see what ({scope['checked']} of {scope['documents']} indexed items, "
+            f"{scope['how']}; public-by-accident checked on all):",
+        ]
+    else:
+        lines += ["", "Who can see what:"]
     for document_id, users in report["access"].items():
         allowed = [u for u, ok in users.items() if ok]
         denied = [u for u, ok in users.items() if not ok]
@@ -872,6 +1135,16 @@ def format_report(report: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+_PHASES = {
+    "setUpSeconds": "set-up",
+    "sendingSeconds": "sending",
+    "drainingSeconds": "draining",
+    "validatingSeconds": "validating",
+    "reportSeconds": "report",
+    "tearDownSeconds": "tear-down",
+}
+
+
 def _short(value: Any, width: int = 60) -> str:
     text = str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -890,10 +1163,15 @@ def run_local(
     parameters: Mapping[str, str] | None = None,
     progress: TextIO | None = None,
     function_logs: TextIO | None = None,
+    access_check_all_up_to: int = ACCESS_CHECK_ALL_UP_TO,
+    access_sample_seed: int = ACCESS_SAMPLE_SEED,
 ) -> dict[str, Any]:
     """Start moto and the emulator on free ports, provision from the template, run, report.
 
-    `events`: the events, or stages of them (see `run_on_stack`). `template` defaults to template.yaml in the current directory (see `find_template`)."""
+    `events`: the events, or stages of them (see `run_on_stack`). `template` defaults to
+    template.yaml in the current directory (see `find_template`). The report's `durationSeconds` is
+    the wall clock of all of it, from starting the servers to stopping them; `timings` splits it."""
+    clock = _Timings()
     template = find_template(template)
     # The web stacks load here, not at import: `coveo-push --help` stays fast.
     from aws_simulator.cloudformation import provision_from_template
@@ -910,9 +1188,21 @@ def run_local(
         resources = provision_from_template(template, aws, parameters, api_key=api_key, name_prefix=prefix)
         target = CoveoTarget(coveo.base_url, config.organization_id, config.source_id, config.provider_id)
         stack = LocalStack(aws, resources, target, template, template_parameters=dict(parameters or {}))
-        return run_on_stack(
-            stack, events, faults=faults, timeout_s=timeout_s, progress=progress, function_logs=function_logs
+        report = run_on_stack(
+            stack,
+            events,
+            faults=faults,
+            timeout_s=timeout_s,
+            progress=progress,
+            function_logs=function_logs,
+            access_check_all_up_to=access_check_all_up_to,
+            access_sample_seed=access_sample_seed,
+            timings=clock,
         )
+    clock.lap("tearDown")
+    report["durationSeconds"] = round(clock.total(), 1)
+    report["timings"] = clock.report()
+    return report
 
 
 def _new_api_key() -> str:
