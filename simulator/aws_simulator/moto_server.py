@@ -52,6 +52,11 @@ class MotoServer:
         # Imported here: moto.server pulls in flask and every backend (~0.6 s), and only this needs it.
         from moto.server import ThreadedMotoServer
 
+        from . import moto_patches
+
+        # moto's hot spots, fixed without changing its answers (see moto_patches); once per process.
+        moto_patches.apply()
+
         if self._quiet:
             werkzeug = logging.getLogger("werkzeug")
             self._werkzeug_level = werkzeug.level

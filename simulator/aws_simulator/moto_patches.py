@@ -1,0 +1,918 @@
+"""Small patches that make moto fast and linear for the local simulator, answering as moto does.
+
+moto (the AWS of `coveo-push local`, the pipeline tests, the soak and the benchmarks) is correct
+but slow where this project leans on it, and worse than linear in SQS:
+
+- **SQS** scans the whole queue for every message it takes: `ReceiveMessage` builds the list of
+  visible messages, then for each message it returns asks the queue for *all* its attributes (three
+  counts that scan the queue again, through a datetime-built clock per message); `SendMessage`
+  computes the same counts to read one flag; `DeleteMessage` and `ChangeMessageVisibility` scan the
+  queue for the receipt handle. Sending and draining 10,000 messages is quadratic (tens of minutes).
+- **DynamoDB** parses the same few expression strings again on every request (twice per
+  `UpdateItem`: once in the handler, once in the backend), deep-copies the parsed tree before
+  validating it, walks it ten times through ABC `isinstance` checks and rebuilds each walker's
+  dispatch table at every node: ~7 ms of CPU per conditional `UpdateItem` of the ledger.
+- Every request lists moto's package directory (~150 `stat` calls) to route it.
+
+Each patch below replaces or wraps one moto function with code that computes the same answer with
+less work, and says why it is the same. Each names the moto functions it replaces *or relies on*
+with a digest of their source as written for moto 5.2.5: if any of them changed (another moto),
+the patch is skipped with a warning and moto keeps its own code (slow, but right); the tests
+(tests/simulator/test_moto_patches.py) fail loudly so the digests get reviewed.
+
+`apply()` is idempotent and thread-safe; `MotoServer.start()` calls it. The patches are
+process-wide (moto's models are), so an in-process `mock_aws` in the same process gets them too.
+To run moto exactly as shipped (to tell whether a patch is to blame for something), set
+`AWS_SIMULATOR_MOTO_PATCHES=0` in the environment of the process that starts moto.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import os
+import threading
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+#: The moto release the digests below were taken from.
+WRITTEN_FOR_MOTO = "5.2.5"
+#: "0" in the environment: apply no patch (moto as shipped).
+SWITCH = "AWS_SIMULATOR_MOTO_PATCHES"
+
+
+@dataclass(frozen=True)
+class Patch:
+    name: str
+    #: (module, qualified name, first 16 hex digits of the sha256 of its source): what the patch
+    #: replaces or relies on; any change skips the patch.
+    targets: tuple[tuple[str, str, str], ...]
+    install: Callable[[], None]
+
+
+_lock = threading.Lock()
+_status: dict[str, str] = {}  # patch name -> "applied" or "skipped: <why>"
+
+
+def apply() -> dict[str, str]:
+    """Apply every patch whose targets are as written (once per process); return each patch's
+    status: "applied", or "skipped: <why>" (also warned)."""
+    with _lock:
+        for patch in PATCHES:
+            if patch.name in _status:
+                continue
+            if os.environ.get(SWITCH) == "0":
+                _status[patch.name] = f"skipped: {SWITCH}=0"
+                continue
+            problem = _changed_target(patch)
+            if problem is None:
+                patch.install()
+                _status[patch.name] = "applied"
+            else:
+                _status[patch.name] = f"skipped: {problem}"
+                warnings.warn(
+                    f"moto patch {patch.name!r} skipped ({problem}); it was written for moto "
+                    f"{WRITTEN_FOR_MOTO}. moto keeps its own (slower) code there.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return dict(_status)
+
+
+def status() -> dict[str, str]:
+    """What `apply()` did so far (empty before it ran)."""
+    with _lock:
+        return dict(_status)
+
+
+def source_digest(obj: Any) -> str:
+    """The first 16 hex digits of the sha256 of an object's source (a property: its getter)."""
+    if isinstance(obj, property):
+        obj = obj.fget
+    if isinstance(obj, classmethod | staticmethod):
+        obj = obj.__func__
+    return hashlib.sha256(inspect.getsource(obj).encode()).hexdigest()[:16]
+
+
+_originals: dict[tuple[Any, str], Any] = {}
+
+
+def _replace(owner: Any, name: str, new: Any) -> None:
+    """Set `owner.name` (a class or module attribute) to `new`, keeping moto's for `original`."""
+    # An inherited method is kept as the base class holds it.
+    _originals.setdefault(
+        (owner, name), owner.__dict__[name] if name in owner.__dict__ else getattr(owner, name)
+    )
+    setattr(owner, name, new)
+
+
+def original(owner: Any, name: str) -> Any:
+    """moto's own attribute that a patch replaced (a function, property or classmethod as it
+    stood in the class or module), for the tests to compare against; KeyError if not replaced."""
+    return _originals[(owner, name)]
+
+
+def _resolve(module: str, qualname: str) -> Any:
+    """The object named, as moto ships it (a replaced one: moto's, kept by `_replace`)."""
+    import importlib
+
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split(".") if qualname else ():
+        owner = obj
+        obj = obj.__dict__[part] if isinstance(obj, type) else getattr(obj, part)
+        obj = _originals.get((owner, part), obj)
+    return obj
+
+
+def _changed_target(patch: Patch) -> str | None:
+    for module, qualname, digest in patch.targets:
+        try:
+            found = source_digest(_resolve(module, qualname))
+        except (ImportError, AttributeError, KeyError, OSError, TypeError) as exc:
+            return f"{module}.{qualname} not found ({type(exc).__name__})"
+        if found != digest:
+            return f"{module}.{qualname} changed (source digest {found}, written for {digest})"
+    return None
+
+
+# --- the clock ----------------------------------------------------------------------------------
+# moto's unix_time() builds two datetimes and subtracts them; SQS calls it for every message it
+# looks at (visible? delayed? retained?). time.time() is the same number: seconds since the epoch.
+
+
+def _unix_time(dt: Any = None) -> float:
+    if dt is None:
+        return time.time()
+    return _moto_unix_time(dt)
+
+
+def _unix_time_millis(dt: Any = None) -> float:
+    return _unix_time(dt) * 1000.0
+
+
+_moto_unix_time: Callable[..., float]
+
+
+def _install_clock() -> None:
+    global _moto_unix_time
+    from moto.core import utils
+    from moto.sqs import models
+
+    _moto_unix_time = utils.unix_time
+    _replace(models, "unix_time", _unix_time)
+    _replace(models, "unix_time_millis", _unix_time_millis)
+
+
+# --- SQS: counts only when asked, one pass each --------------------------------------------------
+# Queue.attributes computes ApproximateNumberOfMessages{,Delayed,NotVisible}, each a scan of the
+# queue. moto reads Queue.attributes inside SendMessage only for ContentBasedDeduplication, so
+# while a send runs (this thread only) the counts are not computed: 0 stands in, and is never
+# seen. GetQueueAttributes read Queue.attributes 1 + 2 x (names asked) times: once is enough.
+
+_sending = threading.local()
+
+
+def _count_visible(queue: Any) -> int:
+    if getattr(_sending, "on", False):
+        return 0
+    now = time.time() * 1000.0
+    return sum(1 for m in queue._messages if now > m.visible_at and not now < m.delayed_until)
+
+
+def _count_not_visible(queue: Any) -> int:
+    if getattr(_sending, "on", False):
+        return 0
+    now = time.time() * 1000.0
+    return sum(1 for m in queue._messages if not now > m.visible_at)
+
+
+def _count_delayed(queue: Any) -> int:
+    if getattr(_sending, "on", False):
+        return 0
+    now = time.time() * 1000.0
+    return sum(1 for m in queue._messages if now < m.delayed_until)
+
+
+def _install_sqs_counts() -> None:
+    from moto.sqs.exceptions import InvalidAttributeName
+    from moto.sqs.models import Queue, SQSBackend
+
+    _replace(Queue, "approximate_number_of_messages", property(_count_visible))
+    _replace(Queue, "approximate_number_of_messages_not_visible", property(_count_not_visible))
+    _replace(Queue, "approximate_number_of_messages_delayed", property(_count_delayed))
+
+    def sending(real: Callable[..., Any]) -> Callable[..., Any]:
+        def send(self: Any, *args: Any, **kwargs: Any) -> Any:
+            outer = getattr(_sending, "on", False)
+            _sending.on = True
+            try:
+                return real(self, *args, **kwargs)
+            finally:
+                _sending.on = outer
+
+        send.__wrapped__ = real  # type: ignore[attr-defined]
+        return send
+
+    _replace(SQSBackend, "send_message", sending(SQSBackend.send_message))
+    _replace(SQSBackend, "send_message_batch", sending(SQSBackend.send_message_batch))
+
+    def get_queue_attributes(self: Any, queue_name: str, attribute_names: list[str]) -> dict[str, Any]:
+        # moto's, with queue.attributes read once.
+        queue = self.get_queue(queue_name)
+        if not attribute_names:
+            return {}
+        valid_names = ["All", *queue.BASE_ATTRIBUTES, *queue.FIFO_ATTRIBUTES, *queue.KMS_ATTRIBUTES]
+        invalid_name = next((name for name in attribute_names if name not in valid_names), None)
+        if invalid_name or invalid_name == "":
+            raise InvalidAttributeName(invalid_name)
+        current: dict[str, Any] = queue.attributes
+        if "All" in attribute_names:
+            return current
+        return {name: current[name] for name in attribute_names if current.get(name) is not None}
+
+    _replace(SQSBackend, "get_queue_attributes", get_queue_attributes)
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        # moto asked get_queue_attributes (every attribute, counts included) for one number.
+        retention_period = self.get_queue(queue_name).message_retention_period
+        return bool(retention_period + message.sent_timestamp / 1000 > time.time())
+
+    _replace(
+        SQSBackend, "is_message_valid_based_on_retention_period", is_message_valid_based_on_retention_period
+    )
+
+
+# --- SQS: receive without building the visible list, find a receipt handle without a scan -------
+# ReceiveMessage: moto's loop, over the queue as it is (messages in flight at the front are skipped
+# by a float comparison) instead of a list of every visible message built first, stopping when it
+# has `count`. The pending FIFO groups are computed only for a FIFO queue (only it reads them).
+# The message handed to the response is a copy, as moto's deepcopy made, but not registered in
+# moto's instance tracker (it is thrown away after the response; moto kept every copy forever).
+# A queue-wide lock makes taking messages atomic (two receives never take the same message;
+# moto's own loop could, under concurrent requests), as are deleting and changing visibility.
+#
+# DeleteMessage / ChangeMessageVisibility: each queue remembers the receipt handles its receives
+# issued; the message is then found by identity in the queue (C speed, near the front). A handle
+# the queue did not issue (a message the DLQ received from its source queue, a stale or made-up
+# handle) falls back to moto's own scan, so the answer (and ReceiptHandleIsInvalid) is moto's.
+
+
+def _handles(queue: Any) -> dict[str, Any]:
+    handles: dict[str, Any] | None = queue.__dict__.get("_patched_handles")
+    if handles is None:
+        handles = queue.__dict__.setdefault("_patched_handles", {})
+    return handles
+
+
+def _issued(queue: Any, receipt_handle: str) -> tuple[int, Any] | None:
+    """(index in the queue, message) of a message this queue's receives gave `receipt_handle`."""
+    message = _handles(queue).get(receipt_handle)
+    if message is None:
+        return None
+    try:
+        return queue._messages.index(message), message
+    except ValueError:  # deleted, purged, or moved to the DLQ since
+        return None
+
+
+def _message_copy(message: Any) -> Any:
+    duplicate = object.__new__(type(message))
+    duplicate.__dict__.update(message.__dict__)
+    duplicate._old_receipt_handles = list(message._old_receipt_handles)
+    duplicate.message_attributes = copy.deepcopy(message.message_attributes)
+    duplicate.system_attributes = copy.deepcopy(message.system_attributes)
+    return duplicate
+
+
+def _install_sqs_receive() -> None:
+    from moto.sqs.exceptions import InvalidParameterValue
+    from moto.sqs.models import Queue, SQSBackend, _filter_message_attributes
+
+    moto_delete = Queue.delete_message
+    moto_change_visibility = SQSBackend.change_message_visibility
+
+    def receive_message(
+        self: Any,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> list[Any]:
+        if message_attribute_names is None:
+            message_attribute_names = []
+        queue = self.get_queue(queue_name)
+        result: list[Any] = []
+        previous_result_count = len(result)
+        polling_end = time.time() + wait_seconds_timeout
+        fifo = queue.fifo_queue
+        currently_pending_groups = set(queue.pending_message_groups) if fifo else set()
+        while True:
+            if result or (wait_seconds_timeout and time.time() > polling_end):
+                break
+            messages_to_dlq: list[Any] = []
+            with queue._messages_lock:
+                for message in list(queue._messages):
+                    now = time.time() * 1000.0
+                    if not (now > message.visible_at and not now < message.delayed_until):
+                        continue
+                    if message in queue.pending_messages:
+                        # The message is pending but is visible again: the consumer timed out.
+                        queue.pending_messages.remove(message)
+                        if fifo:
+                            currently_pending_groups = set(queue.pending_message_groups)
+                    if message.group_id and fifo and message.group_id in currently_pending_groups:
+                        continue  # a previous call still processes this group
+                    if (
+                        queue.dead_letter_queue is not None
+                        and queue.redrive_policy
+                        and message.approximate_receive_count >= queue.redrive_policy["maxReceiveCount"]
+                    ):
+                        messages_to_dlq.append(message)
+                        continue
+                    queue.pending_messages.add(message)
+                    message.mark_received(visibility_timeout=visibility_timeout)
+                    _handles(queue)[message.receipt_handle] = message
+                    message_copy = _message_copy(message)
+                    _filter_message_attributes(message_copy, message_attribute_names)
+                    if not self.is_message_valid_based_on_retention_period(queue_name, message):
+                        break
+                    result.append(message_copy)
+                    if len(result) >= count:
+                        break
+                for message in messages_to_dlq:
+                    queue._messages.remove(message)
+                    for handle in message.all_receipt_handles:
+                        _handles(queue).pop(handle, None)
+            for message in messages_to_dlq:  # outside this queue's lock: the DLQ takes its own
+                queue.dead_letter_queue.add_message(message)
+            if previous_result_count == len(result):
+                if wait_seconds_timeout == 0:
+                    break  # no timeout and nothing more to take
+                queue.wait_for_messages(1)
+                continue
+            previous_result_count = len(result)
+        return result
+
+    def wait_for_messages(self: Any, timeout: int) -> None:
+        # moto's predicate built the list of every visible message; any() stops at the first.
+        def anything_visible() -> bool:
+            now = time.time() * 1000.0
+            return any(now > m.visible_at and not now < m.delayed_until for m in self._messages)
+
+        with self._messages_lock:
+            self._messages_lock.wait_for(anything_visible, timeout=timeout)
+
+    def delete_message(self: Any, receipt_handle: str) -> None:
+        if receipt_handle in self.deleted_messages:
+            return  # already deleted: deleting again is fine
+        with self._messages_lock:
+            found = _issued(self, receipt_handle)
+            if found is None:
+                moto_delete(self, receipt_handle)
+                return
+            index, message = found
+            del self._messages[index]
+            self.pending_messages.discard(message)
+            self.deleted_messages.update(message.all_receipt_handles)
+            handles = _handles(self)
+            for handle in message.all_receipt_handles:
+                handles.pop(handle, None)
+        return None
+
+    def change_message_visibility(
+        self: Any, queue_name: str, receipt_handle: str, visibility_timeout: int
+    ) -> None:
+        queue = self.get_queue(queue_name)
+        with queue._messages_lock:
+            found = _issued(queue, receipt_handle)
+            if found is None:
+                moto_change_visibility(self, queue_name, receipt_handle, visibility_timeout)
+                return
+            _, message = found
+            # moto's body, for the message it would have found.
+            visibility_timeout_msec = int(visibility_timeout) * 1000
+            given_visibility_timeout = _unix_time_millis() + visibility_timeout_msec
+            if given_visibility_timeout - message.sent_timestamp > 43200 * 1000:
+                raise InvalidParameterValue(
+                    f"Value {visibility_timeout} for parameter VisibilityTimeout is invalid. Reason: Total "
+                    "VisibilityTimeout for the message is beyond the limit [43200 seconds]"
+                )
+            message.change_visibility(visibility_timeout)
+            if message.visible and message in queue.pending_messages:
+                queue.pending_messages.remove(message)  # visible again: no longer pending
+        return None
+
+    _replace(SQSBackend, "receive_message", receive_message)
+    _replace(SQSBackend, "change_message_visibility", change_message_visibility)
+    _replace(Queue, "wait_for_messages", wait_for_messages)
+    _replace(Queue, "delete_message", delete_message)
+
+
+# --- routing: moto's package directory, listed once -----------------------------------------------
+# DomainDispatcherApplication.get_backend_for_host asks `host in list_of_moto_modules()` for every
+# request, which lists moto's package directory and stats each entry. The directory is the
+# installed package: it does not change while the process runs.
+
+
+def _install_routing() -> None:
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> Iterable[str]:
+        return modules
+
+    _replace(backends, "list_of_moto_modules", list_of_moto_modules)
+
+
+# --- DynamoDB: parse an expression string once ----------------------------------------------------
+# UpdateExpressionParser.make(expression) depends on the string alone. moto never changes the tree
+# it returns: the handler only reads it (find_clauses), and the validator works on its own copy
+# (Validator.__init__ copies it). So the tree of each string is kept (errors are not: they raise
+# again). The adapters use a handful of strings with different values, so the cache stays small;
+# it is bounded anyway. The condition lexer is kept the same way (tokens of a string), and each
+# call gets fresh token tuples.
+
+_CACHE_LIMIT = 1024
+_update_trees: dict[str, Any] = {}
+_tree_expressions: dict[int, tuple[Any, str]] = {}  # id(tree) -> (tree, string): a cached tree's string
+_condition_tokens: dict[str, tuple[Any, ...]] = {}
+
+
+def _install_parse_cache() -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    moto_make = UpdateExpressionParser.make.__func__
+
+    def make(cls: Any, expression_str: str) -> Any:
+        if cls is not UpdateExpressionParser or not isinstance(expression_str, str):
+            return moto_make(cls, expression_str)
+        tree = _update_trees.get(expression_str)
+        if tree is None:
+            tree = moto_make(cls, expression_str)
+            if len(_update_trees) >= _CACHE_LIMIT:
+                _update_trees.clear()
+                _tree_expressions.clear()
+            _update_trees[expression_str] = tree
+            _tree_expressions[id(tree)] = (tree, expression_str)
+        return tree
+
+    _replace(UpdateExpressionParser, "make", classmethod(make))
+
+    moto_lex = ConditionExpressionParser._lex_condition_expression
+
+    def lex(self: Any) -> deque[Any]:
+        expression = self.condition_expression
+        tokens = _condition_tokens.get(expression)
+        if tokens is None:
+            tokens = tuple(moto_lex(self))
+            if len(_condition_tokens) >= _CACHE_LIMIT:
+                _condition_tokens.clear()
+            _condition_tokens[expression] = tokens
+        # Tokens are namedtuples with an (empty) children list: fresh ones, as moto's lexer makes.
+        return deque(token._replace(children=list(token.children)) for token in tokens)
+
+    _replace(ConditionExpressionParser, "_lex_condition_expression", lex)
+
+
+def expression_of(tree: Any) -> str | None:
+    """The expression string a cached update-expression tree was parsed from (None: not cached)."""
+    entry = _tree_expressions.get(id(tree))
+    return entry[1] if entry is not None and entry[0] is tree else None
+
+
+# --- DynamoDB: copy and walk the expression tree without the generic machinery --------------------
+# Validator.__init__ deep-copies the tree. Tree nodes are plain objects (no __slots__, no copy
+# hooks; the digest of ast_nodes.py pins that), so copying each node's __dict__ recursively, with a
+# memo as deepcopy keeps (nodes point at their parent), builds the same tree several times faster.
+# Anything else in it (a DynamoType once values are in) goes to copy.deepcopy with the same memo.
+#
+# DepthFirstTraverser.traverse_node_recursively tests every node with isinstance against ABCs (a
+# Python-level __instancecheck__) and rebuilds the walker's processing map at every node. traverse()
+# below is the same walk, bottom-up, with the same hooks in the same order; it asks the walker for
+# its node types once per walk (moto's walkers' maps are constant) and remembers per node class
+# whether it is one of them.
+
+_ATOMS = frozenset({str, int, float, bool, type(None), bytes})
+_node_classes: dict[type, bool] = {}
+
+
+def _is_node(cls: type) -> bool:
+    known = _node_classes.get(cls)
+    if known is None:
+        from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
+
+        known = _node_classes[cls] = issubclass(cls, Node)
+    return known
+
+
+def clone_tree(obj: Any, memo: dict[int, Any] | None = None) -> Any:
+    """copy.deepcopy for moto's expression trees, faster."""
+    if memo is None:
+        memo = {}
+    return _clone(obj, memo)
+
+
+def _clone(obj: Any, memo: dict[int, Any]) -> Any:
+    cls = type(obj)
+    if cls in _ATOMS:
+        return obj
+    done = memo.get(id(obj))
+    if done is not None:
+        return done
+    if cls is list:
+        new_list: list[Any] = []
+        memo[id(obj)] = new_list
+        new_list.extend([_clone(item, memo) for item in obj])
+        return new_list
+    if cls is dict:
+        new_dict: dict[Any, Any] = {}
+        memo[id(obj)] = new_dict
+        for key, value in obj.items():
+            new_dict[_clone(key, memo)] = _clone(value, memo)
+        return new_dict
+    if _is_node(cls):
+        node = object.__new__(cls)
+        memo[id(obj)] = node
+        node.__dict__.update({name: _clone(value, memo) for name, value in obj.__dict__.items()})
+        return node
+    return copy.deepcopy(obj, memo)
+
+
+def _traverse(self: Any, node: Any) -> Any:
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+
+    kinds = self.nodes_to_be_processed()
+    processed: dict[type, bool] = {}
+    # The base hook does nothing: a walker that keeps it need not call it.
+    hook = type(self).pre_processing_of_child
+    pre_processing_of_child = (
+        None if hook is DepthFirstTraverser.pre_processing_of_child else self.pre_processing_of_child
+    )
+    process = self.process
+    node_classes = _node_classes
+
+    def visit(node: Any, child_id: int) -> Any:
+        cls = type(node)
+        is_node = node_classes.get(cls)
+        if is_node is None:
+            is_node = _is_node(cls)
+        if not is_node:
+            return node
+        parent_node = node.parent
+        children = node.children
+        if children is not None:
+            if pre_processing_of_child is None:
+                for i, child_node in enumerate(children):
+                    visit(child_node, i)
+            else:
+                for i, child_node in enumerate(children):
+                    pre_processing_of_child(node, i)
+                    visit(child_node, i)
+        hit = processed.get(cls)
+        if hit is None:
+            hit = processed[cls] = issubclass(cls, kinds)
+        if hit:
+            node = process(node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+        return node
+
+    return visit(node, -1)
+
+
+# --- DynamoDB: the update expression's structural checks, once per expression ---------------------
+# UpdateExpressionValidator runs ten walkers. The first three only check the expression's shape:
+# one clause of each kind (ActionCountValidator, itself quadratic in the tree), no overlapping
+# paths (OverlappingPathsValidator: the tree and ExpressionAttributeNames), no key attribute
+# updated (UpdateHashRangeKeyValidator: the tree, the names and the table's key attributes). They
+# return the tree unchanged or raise. Once they passed for (expression string, names, key
+# attributes), the same request shape passes again: they are skipped for it. A failure is never
+# remembered. Only trees from the parse cache (whose string is known) qualify.
+
+_shapes_checked: set[tuple[Any, ...]] = set()
+
+
+def _install_validation() -> None:
+    from moto.dynamodb.parsing import validators
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+
+    structural = (
+        validators.ActionCountValidator,
+        validators.OverlappingPathsValidator,
+        validators.UpdateHashRangeKeyValidator,
+    )
+
+    def init(
+        self: Any,
+        expression: Any,
+        expression_attribute_names: Any,
+        expression_attribute_values: Any,
+        item: Any,
+        table: Any,
+    ) -> None:
+        self.expression_attribute_names = expression_attribute_names
+        self.expression_attribute_values = expression_attribute_values
+        self.item = item
+        self.table = table
+        self.processors = self.get_ast_processors()
+        self.node_to_validate = clone_tree(expression)
+        self._patched_shape = _shape_of(expression, expression_attribute_names, table)
+
+    def validate(self: Any) -> Any:
+        n = self.node_to_validate
+        shape = getattr(self, "_patched_shape", None)
+        processors = list(self.processors)
+        checks = len(structural)
+        known = tuple(type(p) for p in processors[:checks]) == structural
+        if shape is not None and known and shape in _shapes_checked:
+            processors = processors[checks:]
+            checks = 0
+        for index, processor in enumerate(processors, start=1):
+            n = processor.traverse(n)
+            if index == checks and shape is not None and known:
+                if len(_shapes_checked) >= _CACHE_LIMIT:
+                    _shapes_checked.clear()
+                _shapes_checked.add(shape)
+        return n
+
+    _replace(validators.Validator, "__init__", init)
+    _replace(validators.UpdateExpressionValidator, "validate", validate)
+    _replace(DepthFirstTraverser, "traverse", _traverse)
+
+
+def _shape_of(expression: Any, names: Any, table: Any) -> tuple[Any, ...] | None:
+    text = expression_of(expression)
+    if text is None:
+        return None
+    try:
+        named = None if names is None else tuple(sorted(names.items()))
+        keys = tuple(table.table_key_attrs)
+        hash((named, keys))
+    except (AttributeError, TypeError):  # not the shapes moto passes: no shortcut
+        return None
+    return (text, named, keys)
+
+
+# --- DynamoDB: sort the table once per call by each key's value, not by comparing DynamoTypes -----
+# Table.all_items() (every Query and Scan) sorts the whole table by its keys; each comparison of two
+# DynamoTypes computes both cast values (a Decimal for a number). Sorting by the cast values,
+# computed once per item, is the same order: DynamoType's < is its cast value's <, its == (which
+# tuple comparison uses first) also compares the type, and a table's key attributes all have the
+# schema's one type. The sort is stable either way, on the same ties.
+
+
+def _install_table_sort() -> None:
+    from moto.dynamodb.models.table import Table
+
+    def all_items(self: Any) -> list[Any]:
+        items: list[Any] = []
+        for hash_set in self.items.values():
+            if self.range_key_attr:
+                for item in hash_set.values():
+                    items.append(item)
+            else:
+                items.append(hash_set)
+        return sorted(items, key=_sort_key)
+
+    _replace(Table, "all_items", all_items)
+
+
+def _cast(value: Any) -> Any:
+    # DynamoType.cast_value, whose last case is a string's own value.
+    return value.value if value.type == "S" else value.cast_value
+
+
+def _sort_key(item: Any) -> Any:
+    return (_cast(item.hash_key), _cast(item.range_key)) if item.range_key else _cast(item.hash_key)
+
+
+# --- DynamoDB: project an item onto top-level attributes without converting all of it per name ---
+# Item.project (a ProjectionExpression, a KEYS_ONLY or INCLUDE index) converts the *whole* item to
+# plain Python once per projected name, finds the name in it and converts the result back. When
+# every name is a top-level attribute (no "a.b", no "a[1]"), the result is each named attribute's
+# own conversion there and back, in the order of the names (a repeated name keeps its first
+# place): converting only those is the same item.
+
+
+def _install_projection() -> None:
+    import re
+
+    from moto.dynamodb.models import dynamo_type
+
+    moto_project = dynamo_type.Item.project
+    list_expression = re.compile(r"(.+)\[(\d+)\]$")  # find_nested_key's test for "a[1]"
+
+    def project(self: Any, projection_expressions: list[list[str]]) -> Any:
+        names: list[str] = []
+        for expression in projection_expressions:
+            if (
+                len(expression) != 1
+                or not isinstance(expression[0], str)
+                or list_expression.match(expression[0])
+            ):
+                return moto_project(self, projection_expressions)
+            names.append(expression[0])
+        result: dict[str, Any] = {}
+        for name in names:
+            if name in self.attrs and name not in result:
+                result[name] = dynamo_type.deserializer.deserialize(self.attrs[name].to_regular_json())
+        return dynamo_type.Item(
+            hash_key=self.hash_key,
+            range_key=self.range_key,
+            attrs=dynamo_type.serializer.serialize(result)["M"],
+        )
+
+    _replace(dynamo_type.Item, "project", project)
+
+
+# --- serializing AttributeValues: pick the one member present instead of asking for all ten -------
+# moto's JSON serializer writes a structure by asking its attribute picker, for each member of the
+# shape, every alias the member could go by (six alias providers, each name also snake_cased).
+# DynamoDB's AttributeValue has ten members and a value sets exactly one: a response of 100 items
+# of 7 attributes asks ~14,000 times. A value that is a dict with a single key naming a member is
+# written here as moto writes it: the member's own serialization (moto's code) of that value, the
+# other members absent. That holds when no alias of any member is another member's name (checked
+# for each such shape, with moto's own picker, before it takes this path) and the picker is
+# moto's default one without response transformers (checked per call); else moto's path.
+
+_value_shapes: dict[int, tuple[Any, bool]] = {}  # id(shape) -> (shape, takes the short path)
+
+
+def _single_member_structure(shape: Any, picker: Any) -> bool:
+    known = _value_shapes.get(id(shape))
+    if known is not None and known[0] is shape:
+        return known[1]
+    from moto.core.serialize import AttributePickerContext
+
+    members = dict(shape.members)
+    for member_shape in members.values():
+        member_shape.parent = shape  # as moto's structure serializer sets it before picking
+    ok = shape.type_name == "structure" and not shape.is_document_type and len(members) > 1
+    for name, member_shape in members.items() if ok else ():
+        context = AttributePickerContext(obj={}, key=name, shape=member_shape)
+        aliases = set(picker.get_possible_keys(context))
+        if name not in aliases or aliases & (set(members) - {name}):
+            ok = False
+    _value_shapes[id(shape)] = (shape, ok)
+    return ok
+
+
+def _install_value_serializer() -> None:
+    from moto.core.serialize import DEFAULT_ALIAS_PROVIDERS, BaseJSONSerializer, XFormedAttributePicker
+
+    moto_structure = BaseJSONSerializer._serialize_type_structure
+
+    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        picker = self._value_picker
+        if (
+            key
+            and type(value) is dict
+            and len(value) == 1
+            and shape.name == "AttributeValue"
+            and type(picker) is XFormedAttributePicker
+            and not picker.response_transformers
+            and picker.alias_providers == DEFAULT_ALIAS_PROVIDERS
+            and _single_member_structure(shape, picker)
+        ):
+            ((member, inner),) = value.items()
+            members = shape.members
+            if member in members:
+                wrapper = self.MAP_TYPE()
+                for member_shape in members.values():
+                    member_shape.parent = shape
+                if inner is not None:
+                    self._serialize(wrapper, inner, members[member], member)
+                self._default_serialize(serialized, wrapper, shape, key)
+                return
+        moto_structure(self, serialized, value, shape, key)
+
+    _replace(BaseJSONSerializer, "_serialize_type_structure", serialize_structure)
+
+
+# --- the patches and what each relies on ------------------------------------------------------
+
+_SQS = "moto.sqs.models"
+_DDB_PARSING = "moto.dynamodb.parsing"
+
+PATCHES: tuple[Patch, ...] = (
+    Patch(
+        "routing: moto's module list read once",
+        (
+            ("moto.backends", "list_of_moto_modules", "4f741a10b06500e8"),
+            (
+                "moto.moto_server.werkzeug_app",
+                "DomainDispatcherApplication.get_backend_for_host",
+                "1f41972c1e4e660f",
+            ),
+        ),
+        _install_routing,
+    ),
+    Patch(
+        "sqs: time.time() clock",
+        (
+            ("moto.core.utils", "unix_time", "f0576ec9e5f586e5"),
+            ("moto.core.utils", "unix_time_millis", "7a37e1337d02962e"),
+        ),
+        _install_clock,
+    ),
+    Patch(
+        "sqs: queue counts only when asked",
+        (
+            (_SQS, "Queue.approximate_number_of_messages", "d357a9506a56d2f8"),
+            (_SQS, "Queue.approximate_number_of_messages_not_visible", "5dbecc4dda174358"),
+            (_SQS, "Queue.approximate_number_of_messages_delayed", "c3c1dadb0c42ed5f"),
+            (_SQS, "Queue.messages", "03a531dbcbcf9aee"),
+            (_SQS, "Queue.attributes", "40cb990b121628d5"),
+            (_SQS, "Queue.add_message", "f27c9231c1f20433"),
+            (_SQS, "SQSBackend.send_message", "bf161af09a9e6b86"),
+            (_SQS, "SQSBackend.send_message_batch", "0707ad219481c867"),
+            (_SQS, "SQSBackend._validate_message", "39cb57c19e596164"),
+            (_SQS, "SQSBackend.get_queue_attributes", "58417223da457b5a"),
+            (_SQS, "SQSBackend.is_message_valid_based_on_retention_period", "cca23b94a5f3af9d"),
+        ),
+        _install_sqs_counts,
+    ),
+    Patch(
+        "sqs: receive, delete and change visibility without scanning the queue",
+        (
+            (_SQS, "SQSBackend.receive_message", "065f3e5e7d214408"),
+            (_SQS, "SQSBackend.change_message_visibility", "f0e9df5f66627114"),
+            (_SQS, "Queue.delete_message", "fa6fd5b9bd2cafb4"),
+            (_SQS, "Queue.wait_for_messages", "58432562ccf2e13e"),
+            (_SQS, "Queue.pending_message_groups", "e940658c5997f327"),
+            (_SQS, "Message", "a6471a329358a203"),
+        ),
+        _install_sqs_receive,
+    ),
+    Patch(
+        "dynamodb: parse each expression string once",
+        (
+            (f"{_DDB_PARSING}.expressions", "UpdateExpressionParser.make", "2c00ed96d6e191f2"),
+            (
+                "moto.dynamodb.comparisons",
+                "ConditionExpressionParser._lex_condition_expression",
+                "a815288359216b2e",
+            ),
+            ("moto.dynamodb.comparisons", "ConditionExpressionParser._lex_one_node", "58485dd15b2f6df5"),
+            ("moto.dynamodb.responses", "DynamoHandler.update_item", "638893af1afd43d2"),
+            ("moto.dynamodb.models", "DynamoDBBackend.update_item", "218984588dd689a5"),
+            ("moto.dynamodb.responses", "DynamoHandler.transact_write_items", "61c163fff213f33a"),
+        ),
+        _install_parse_cache,
+    ),
+    Patch(
+        "dynamodb: copy and walk expression trees directly, structural checks once per shape",
+        (
+            (f"{_DDB_PARSING}.ast_nodes", "", "ab97413e907e4054"),
+            (f"{_DDB_PARSING}.validators", "Validator", "550a62418ff7b224"),
+            (f"{_DDB_PARSING}.validators", "UpdateExpressionValidator", "331b3222d0267489"),
+            (f"{_DDB_PARSING}.validators", "ActionCountValidator", "3fe995f04a9c4a2d"),
+            (f"{_DDB_PARSING}.validators", "OverlappingPathsValidator", "27f48a77a1762303"),
+            (f"{_DDB_PARSING}.validators", "UpdateHashRangeKeyValidator", "18ca06e4b0d82e64"),
+        ),
+        _install_validation,
+    ),
+    Patch(
+        "dynamodb: sort by cast key values",
+        (
+            ("moto.dynamodb.models.table", "Table.all_items", "c80d2ee3c896acd0"),
+            ("moto.dynamodb.models.dynamo_type", "DynamoType.__lt__", "44033f9fbd16ab92"),
+            ("moto.dynamodb.models.dynamo_type", "DynamoType.__eq__", "48f12362c49f00c1"),
+            ("moto.dynamodb.models.dynamo_type", "DynamoType.cast_value", "135da387dfcc7c1c"),
+        ),
+        _install_table_sort,
+    ),
+    Patch(
+        "dynamodb: project top-level names directly",
+        (
+            ("moto.dynamodb.models.dynamo_type", "Item.project", "f411e6d8b56886f4"),
+            ("moto.dynamodb.models.dynamo_type", "Item.to_regular_json", "866aafe440d99a25"),
+            ("moto.dynamodb.models.utilities", "find_nested_key", "66e7b1b00236a811"),
+            ("botocore.utils", "merge_dicts", "e37c91dbbe97c54f"),
+        ),
+        _install_projection,
+    ),
+    Patch(
+        "serializer: AttributeValue by its one member",
+        (
+            ("moto.core.serialize", "BaseJSONSerializer._serialize_type_structure", "36873909cd0aeb4d"),
+            ("moto.core.serialize", "ResponseSerializer._serialize_type_structure", "f9b47068f40ce489"),
+            ("moto.core.serialize", "ResponseSerializer._serialize_structure_member", "437fdce43aa5ac84"),
+            ("moto.core.serialize", "ResponseSerializer.get_value", "5ac16904b91c2935"),
+            ("moto.core.serialize", "AttributePicker", "de1006e71db016d4"),
+            ("moto.core.serialize", "XFormedAttributePicker", "198e800d0a4d84e4"),
+            ("moto.core.utils", "get_value", "9b06b87ce416131e"),
+            ("moto.core.utils", "_get_value_for_key", "563aa7bc75bd5bb0"),
+        ),
+        _install_value_serializer,
+    ),
+)
