@@ -482,6 +482,82 @@ def _install_parse_cache() -> None:
     _replace(ConditionExpressionParser, "_lex_condition_expression", lex)
 
 
+# --- DynamoDB: a condition's tree once per (expression, names), its values put in per call --------
+# ConditionExpressionParser.parse lexes the condition, reads its paths (looking up names and
+# values), applies functions, comparators, IN, BETWEEN, parentheses and booleans, then makes the
+# operators. Only the paths step reads ExpressionAttributeValues, and only the operators read the
+# values it put in the tree (the other steps look at node kinds and texts; the class's digest pins
+# that). So the tree built for an expression and a set of names serves every call with the same
+# two: the call looks its values up in the order moto would (so a missing one fails as in moto,
+# and first), puts them into a fresh copy of the tree, and makes the operators from it. A parse
+# that fails is not kept.
+
+_condition_trees: dict[tuple[str, Any], tuple[tuple[str, ...], Any]] = {}
+
+
+def _install_condition_cache() -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser, OpDefault
+
+    value_kind = ConditionExpressionParser.Kind.EXPRESSION_ATTRIBUTE_VALUE
+    operand = ConditionExpressionParser.Nonterminal.OPERAND
+
+    def parse(self: Any) -> Any:
+        if not self.condition_expression:
+            return OpDefault(None, None)  # type: ignore[arg-type]
+        key = _condition_key(self)
+        cached = _condition_trees.get(key) if key is not None else None
+        if cached is None:
+            tokens = self._lex_condition_expression()
+            value_names = tuple(
+                name
+                for token in tokens
+                if token.nonterminal == operand
+                for name in token.value.replace("[", ".[").split(".")
+                if name.startswith(":")
+            )
+            nodes = self._parse_paths(tokens)
+            nodes = self._apply_functions(nodes)
+            nodes = self._apply_comparator(nodes)
+            nodes = self._apply_in(nodes)
+            nodes = self._apply_between(nodes)
+            nodes = self._apply_parens_and_booleans(nodes)
+            node = nodes[0]
+            self._assert_no_redundant_parentheses(node)
+            if key is not None:
+                if len(_condition_trees) >= _CACHE_LIMIT:
+                    _condition_trees.clear()
+                _condition_trees[key] = (value_names, node)
+        else:
+            value_names, tree = cached
+            for name in value_names:  # as _parse_paths looks them up: a missing one raises here
+                self._lookup_expression_attribute_value(name)
+
+            def with_values(node: Any) -> Any:
+                children = [with_values(child) for child in node.children]
+                if node.kind == value_kind:
+                    return node._replace(
+                        value=self._lookup_expression_attribute_value(node.text), children=children
+                    )
+                return node._replace(children=children)
+
+            node = with_values(tree)
+        self.expr_attr_names_found.extend(self._find_literals(node))
+        self.expr_attr_values_found.extend(self._find_expr_attr_values(node))
+        return self._make_op_condition(node)
+
+    _replace(ConditionExpressionParser, "parse", parse)
+
+
+def _condition_key(parser: Any) -> tuple[str, Any] | None:
+    names = parser.expression_attribute_names
+    try:
+        key = (parser.condition_expression, None if names is None else tuple(sorted(names.items())))
+        hash(key)
+    except (AttributeError, TypeError):  # not what moto passes: no shortcut
+        return None
+    return key
+
+
 def expression_of(tree: Any) -> str | None:
     """The expression string a cached update-expression tree was parsed from (None: not cached)."""
     entry = _tree_expressions.get(id(tree))
@@ -868,6 +944,15 @@ PATCHES: tuple[Patch, ...] = (
             ("moto.dynamodb.responses", "DynamoHandler.transact_write_items", "61c163fff213f33a"),
         ),
         _install_parse_cache,
+    ),
+    Patch(
+        "dynamodb: condition trees once per expression and names",
+        (
+            ("moto.dynamodb.comparisons", "ConditionExpressionParser", "ba0de03156fea746"),
+            ("moto.dynamodb.comparisons", "create_condition_expression_parser", "a667986752c086a5"),
+            ("moto.dynamodb.comparisons", "get_filter_expression", "0bb9e2d345c7f17f"),
+        ),
+        _install_condition_cache,
     ),
     Patch(
         "dynamodb: copy and walk expression trees directly, structural checks once per shape",

@@ -267,7 +267,19 @@ def run() -> list[Any]:
             ),
             ("tally IN (:a, :b2, :c2)", {":a": {"N": "7"}, ":b2": {"N": "1"}, ":c2": {"N": "2"}}),
             ("(tally = :a)", {":a": {"N": "1"}}),
+            ("(tally = :a)", {":a": {"N": "2"}}),
+            ("(tally = :a)", {":b": {"N": "1"}}),
             ("tally = :a AND", {":a": {"N": "1"}}),
+            (
+                "tally BETWEEN :lo AND :hi OR NOT flag = :f",
+                {":lo": {"N": "5"}, ":hi": {"N": "9"}, ":f": {"BOOL": False}},
+            ),
+            (
+                "tally BETWEEN :lo AND :hi OR NOT flag = :f",
+                {":lo": {"N": "5"}, ":hi": {"N": "9"}, ":f": {"BOOL": True}},
+            ),
+            ("tally IN (:a, :b2, :c2)", {":a": {"N": "7"}, ":b2": {"N": "8"}, ":c2": {"N": "9"}}),
+            ("tally IN (:a, :b2, :c2)", {":a": {"N": "7"}, ":b2": {"N": "8"}}),
         ):
             names = {"#n": "num"} if "#n" in expression else {}
             step(
@@ -403,6 +415,16 @@ def run() -> list[Any]:
             ExpressionAttributeValues={":p": {"S": "item#"}, ":v": {"N": "2"}},
             Limit=3,
         )
+        for prefix in ("acc#", "rich#", "nothing#"):
+            step(
+                f"scan filter {prefix}",
+                lambda prefix=prefix: db.scan(
+                    TableName=TABLE,
+                    FilterExpression="begins_with(pk, :p) AND (attribute_exists(accepted) OR size(things) > :n)",
+                    ExpressionAttributeValues={":p": {"S": prefix}, ":n": {"N": "3"}},
+                    ProjectionExpression="pk",
+                ),
+            )
         step(
             "batch get",
             lambda: db.batch_get_item(
