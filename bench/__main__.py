@@ -207,9 +207,11 @@ def _meta(results: dict[str, Any], wall_s: float, args: argparse.Namespace) -> d
                 "window would only delay the last one.",
                 "Batches stop at Lambda's 6 MB payload limit (bench/connector.py PayloadCappedSqs): the 1 MB "
                 "items go 6 to an invocation, which makes items_1mb the 6 MB-batch case of the RSS target.",
-                "moto (bench/moto_server.py, SQS patched to O(1) per message; DynamoDB as shipped) and the "
-                "emulator each run in their own process; each measured run is a fresh worker process.",
-                "One poller = one Lambda instance; the template allows MaximumConcurrency 5.",
+                "moto (bench/moto_server.py, with aws_simulator.moto_patches) and the emulator each run in "
+                "their own process; each measured run is a fresh worker process.",
+                "Zero-latency rows: one poller = one Lambda instance. The latency scenario runs the template's "
+                "MaximumConcurrency (5) instances, each a process of its own, with batches of BatchSize "
+                "gathered one after the other (bench/esm.py).",
             ],
         },
         "figures": report.FIGURES,
