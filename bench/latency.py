@@ -145,9 +145,8 @@ def _delayed_everything(results: list[dict[str, Any]]) -> bool:
     return all(r["emulator_latency"]["requestsDelayed"] == r["requests"] for r in results)
 
 
-def summarize_official(results: list[dict[str, Any]]) -> dict[str, Any]:
-    if not results:
-        return {}
+def _common(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """What every contender's summary says: medians over its runs."""
     items = results[0]["items"]
     return {
         "items_per_s": round(median(r["items"] / r["seconds"] for r in results), 1),
@@ -157,6 +156,14 @@ def summarize_official(results: list[dict[str, Any]]) -> dict[str, Any]:
         "items": items,
         "all_accepted": all(r["ok"] for r in results),
         "every_request_delayed": _delayed_everything(results),
+    }
+
+
+def summarize_official(results: list[dict[str, Any]]) -> dict[str, Any]:
+    if not results:
+        return {}
+    return {
+        **_common(results),
         "mean_drawn_rtt_ms": results[-1]["emulator_latency"]["meanDelayMs"],
         "peak_rss_mb": round(median(r["peak_rss_mb"] for r in results), 1),
         "requests_by_route": results[0]["requests_by_route"],
@@ -221,16 +228,9 @@ def time_per_1000(run: dict[str, Any], profiled: dict[str, Any] | None) -> dict[
 def summarize_connector(results: list[dict[str, Any]], profiled: dict[str, Any] | None) -> dict[str, Any]:
     if not results:
         return {}
-    items = results[0]["items"]
     run = sorted(results, key=lambda r: r["seconds"])[len(results) // 2]  # the median run
     summary: dict[str, Any] = {
-        "items_per_s": round(median(r["items"] / r["seconds"] for r in results), 1),
-        "requests_per_1000": round(median(r["requests"] for r in results) * 1000 / items, 1),
-        "seconds": round(median(r["seconds"] for r in results), 3),
-        "runs": len(results),
-        "items": items,
-        "all_accepted": all(r["ok"] for r in results),
-        "every_request_delayed": _delayed_everything(results),
+        **_common(results),
         "mean_drawn_rtt_ms": run["emulator_latency"]["meanDelayMs"],
         "concurrency": run["concurrency"],
         "batch_size": run["batch_size"],
