@@ -30,6 +30,26 @@ CLAIM_CONDITION = (
     "(version = :v AND #status = :claimed AND orderingId < :o)"
 )
 NAMES = {"#status": "status", "#batch": "batch", "#queue": "queue", "#at": "at"}
+# The ledger table's shape (template.yaml's LedgerTable): one key, the keys-only `pending` index.
+LEDGER_LIKE_TABLE: dict[str, Any] = {
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "queue", "AttributeType": "S"},
+        {"AttributeName": "at", "AttributeType": "N"},
+    ],
+    "GlobalSecondaryIndexes": [
+        {
+            "IndexName": "pending",
+            "KeySchema": [
+                {"AttributeName": "queue", "KeyType": "HASH"},
+                {"AttributeName": "at", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
+        }
+    ],
+    "BillingMode": "PAY_PER_REQUEST",
+}
 
 
 def claim_values(version: int, ordering: int, event: str) -> dict[str, Any]:
@@ -68,26 +88,7 @@ def run() -> list[Any]:
         db = boto3.client(
             "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
         )
-        db.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "queue", "AttributeType": "S"},
-                {"AttributeName": "at", "AttributeType": "N"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "pending",
-                    "KeySchema": [
-                        {"AttributeName": "queue", "KeyType": "HASH"},
-                        {"AttributeName": "at", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        db.create_table(TableName=TABLE, **LEDGER_LIKE_TABLE)
         db.update_time_to_live(
             TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
         )

@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 
 from aws_simulator import moto_patches
 from aws_simulator.moto_server import ACCOUNT_ID, REGION, MotoServer
+from tests.simulator.moto_scenarios import LEDGER_LIKE_TABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -339,26 +340,7 @@ NAMES = {"#status": "status", "#queue": "queue", "#at": "at"}
 @pytest.fixture(scope="module")
 def table(moto_server: MotoServer) -> str:
     name = f"patches-{uuid.uuid4().hex[:8]}"
-    moto_server.client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "queue", "AttributeType": "S"},
-            {"AttributeName": "at", "AttributeType": "N"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "pending",
-                "KeySchema": [
-                    {"AttributeName": "queue", "KeyType": "HASH"},
-                    {"AttributeName": "at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    moto_server.client("dynamodb").create_table(TableName=name, **LEDGER_LIKE_TABLE)
     return name
 
 
