@@ -288,6 +288,12 @@ def serve_moto(port: int) -> int:
     import logging
     import threading
 
+    # The simulator's moto patches first (issue 17): their source checks must see moto as shipped,
+    # not the replacements below.
+    from aws_simulator import moto_patches
+
+    moto_patches.apply()
+
     import moto.sqs.models as sqs_models
     from moto import backends
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
