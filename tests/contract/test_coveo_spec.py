@@ -17,10 +17,11 @@ import pytest
 
 from . import coveo_spec
 from .coveo_spec import (
+    SPEC_SOURCES,
+    SUBSET,
     SpecViolationError,
     logs_request_errors,
     push_body_errors,
-    requires_spec,
     validate_logs_request,
     validate_push_body,
 )
@@ -95,8 +96,8 @@ def edited(body: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dic
     return copied
 
 
-@requires_spec
 @pytest.mark.contract
+@pytest.mark.parametrize("source", SPEC_SOURCES)
 @pytest.mark.parametrize(
     ("definition", "body"),
     [
@@ -112,12 +113,12 @@ def edited(body: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dic
         pytest.param("PermissionSetsModel", ITEM["permissions"][0], id="permission-set"),
     ],
 )
-def test_worked_example_validates(definition: str, body: dict[str, Any]) -> None:
-    validate_push_body(definition, body)
+def test_worked_example_validates(definition: str, body: dict[str, Any], source: str) -> None:
+    validate_push_body(definition, body, source)
 
 
-@requires_spec
 @pytest.mark.contract
+@pytest.mark.parametrize("source", SPEC_SOURCES)
 @pytest.mark.parametrize(
     ("definition", "body"),
     [
@@ -179,12 +180,12 @@ def test_worked_example_validates(definition: str, body: dict[str, Any]) -> None
         ),
     ],
 )
-def test_documented_variants_validate(definition: str, body: dict[str, Any]) -> None:
-    validate_push_body(definition, body)
+def test_documented_variants_validate(definition: str, body: dict[str, Any], source: str) -> None:
+    validate_push_body(definition, body, source)
 
 
-@requires_spec
 @pytest.mark.contract
+@pytest.mark.parametrize("source", SPEC_SOURCES)
 @pytest.mark.parametrize(
     ("definition", "body", "path", "message"),
     [
@@ -310,59 +311,63 @@ def test_documented_variants_validate(definition: str, body: dict[str, Any]) -> 
     ],
 )
 def test_violation_is_reported_with_its_path(
-    definition: str, body: dict[str, Any], path: str, message: str
+    definition: str, body: dict[str, Any], path: str, message: str, source: str
 ) -> None:
-    errors = push_body_errors(definition, body)
+    errors = push_body_errors(definition, body, source)
     assert any(error.startswith(f"{path}: ") and message in error for error in errors), errors
     with pytest.raises(AssertionError, match="violates Coveo's spec"):
-        validate_push_body(definition, body)
+        validate_push_body(definition, body, source)
 
 
-@requires_spec
 @pytest.mark.contract
-def test_every_violation_is_listed() -> None:
+@pytest.mark.parametrize("source", SPEC_SOURCES)
+def test_every_violation_is_listed(source: str) -> None:
     body = edited(GROUP, ("identity", "type"), "ROLE")
     body["members"][0] = {"type": "USER"}
     body["wellKnown"] = []
     with pytest.raises(SpecViolationError) as caught:
-        validate_push_body("IdentityBody", body)
+        validate_push_body("IdentityBody", body, source)
     assert len(caught.value.errors) == 3, caught.value.errors
     for path in ("$: ", "$.identity.type: ", "$.members[0]: "):
         assert path in str(caught.value)
 
 
-@requires_spec
 @pytest.mark.contract
-def test_unknown_definition_is_refused() -> None:
+@pytest.mark.parametrize("source", SPEC_SOURCES)
+def test_unknown_definition_is_refused(source: str) -> None:
     with pytest.raises(KeyError, match="IdentityBody"):
-        validate_push_body("IdentityBodyy", GROUP)
+        validate_push_body("IdentityBodyy", GROUP, source)
 
 
-@requires_spec
 @pytest.mark.contract
-def test_spec_as_published_is_what_the_relaxations_assume() -> None:
+@pytest.mark.parametrize("source", SPEC_SOURCES)
+def test_spec_as_published_is_what_the_relaxations_assume(source: str) -> None:
     """If Coveo fixes its spec, these assumptions (and the comments in coveo_spec) need revisiting."""
-    definitions = coveo_spec.load_push_spec()["definitions"]
+    definitions = (
+        coveo_spec.load_subset()["definitions"]["push"]
+        if source == SUBSET
+        else coveo_spec.load_push_spec()["definitions"]
+    )
     assert definitions["DocumentBody"]["additionalProperties"]["type"] == "string"
     assert "USER" in definitions["Identity"]["properties"]["type"]["enum"]
     assert "User" in definitions["PermissionIdentityModel"]["properties"]["identityType"]["enum"]
     assert not {"BatchDocumentBody", "BatchIdentityBody", "PermissionLevelModel"} & definitions.keys()
 
 
-@requires_spec
 @pytest.mark.contract
-def test_logs_request() -> None:
-    validate_logs_request(LOGS_REQUEST)
-    validate_logs_request({})
+@pytest.mark.parametrize("source", SPEC_SOURCES)
+def test_logs_request(source: str) -> None:
+    validate_logs_request(LOGS_REQUEST, source)
+    validate_logs_request({}, source)
     errors = logs_request_errors(
-        {"sourceIds": ["mysourceidg3c5d1r2"], "results": ["FAILED"], "tasks": "INDEXING"}
+        {"sourceIds": ["mysourceidg3c5d1r2"], "results": ["FAILED"], "tasks": "INDEXING"}, source
     )
     assert len(errors) == 3, errors
     assert errors[0].startswith("$: ") and "'sourceIds' was unexpected" in errors[0]
     assert errors[1].startswith("$.results[0]: ") and "'FAILED' is not one of" in errors[1]
     assert errors[2].startswith("$.tasks: ") and "is not of type 'array'" in errors[2]
     with pytest.raises(AssertionError, match="GetLogsOrFacetsRequestBodyModel"):
-        validate_logs_request({"operations": ["ADDED"]})
+        validate_logs_request({"operations": ["ADDED"]}, source)
 
 
 def fresh_module(monkeypatch: pytest.MonkeyPatch, spec_dir: Path | None) -> ModuleType:
@@ -385,18 +390,29 @@ def test_spec_dir_defaults_next_to_the_repository(monkeypatch: pytest.MonkeyPatc
     assert spec_dir == repo.parent / "shared" / "reference" / "coveo-openapi"
 
 
-def test_missing_specs_skip_with_a_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_without_the_published_specs_the_subset_still_checks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A newcomer's clone: the published checks skip and say where the specs are looked for; every
+    check against the condensed description still runs and still refuses what it must."""
     module = fresh_module(monkeypatch, tmp_path / "absent")
     spec_dir = module.SPEC_DIR
     assert spec_dir == tmp_path / "absent"
-    assert module.requires_spec.args == (True,)
-    reason = module.requires_spec.kwargs["reason"]
-    assert str(tmp_path / "absent") in reason and "set COVEO_OPENAPI_DIR" in reason
+    for marker in (module.requires_spec, module.requires_platform_specs, module.requires_all_specs):
+        assert marker.args == (True,)
+        reason = marker.kwargs["reason"]
+        assert str(tmp_path / "absent") in reason and "set COVEO_OPENAPI_DIR" in reason
+    published = next(p for p in module.SPEC_SOURCES if p.values == (module.PUBLISHED,))
+    assert published.marks[0].args == (True,)
     with pytest.raises(FileNotFoundError, match="COVEO_OPENAPI_DIR"):
         module.load_push_spec()
-    assert module.requires_platform_specs.args == (True,)
     with pytest.raises(FileNotFoundError, match="COVEO_OPENAPI_DIR"):
         module.load_openapi3_spec(module.SOURCE_SPEC_FILE)
+    module.validate_push_body("IdentityBody", GROUP)
+    assert module.push_body_errors("IdentityBody", {**GROUP, "member": []}) != []
+    assert module.query_errors(
+        module.route_of("DELETE", OLDER_THAN)["query"], httpx.QueryParams("orderingId=1&delay=3")
+    ) == ["delay: not a documented query parameter"]
 
 
 # --- the query checker (full-sync calls) ---------------------------------------------------------
@@ -407,17 +423,13 @@ STATUS = f"/push/v1/organizations/{ORG}/sources/mysourceidg3c5d1r2/status"
 ENTITIES = f"/rest/organizations/{ORG}/securitycache/entities/{PROVIDER}"
 
 
-def push_query_errors(method: str, path: str, query: str) -> list[str]:
-    operation = coveo_spec.find_operation(coveo_spec.load_push_spec(), method, path, prefix="/push/v1")
-    return coveo_spec.query_errors(operation, httpx.QueryParams(query))
+def route_query_errors(method: str, path: str, query: str, source: str) -> list[str]:
+    route = coveo_spec.route_of(method, path, source)
+    assert route is not None
+    return coveo_spec.query_errors(route["query"], httpx.QueryParams(query))
 
 
-def entities_query_errors(query: str) -> list[str]:
-    spec = coveo_spec.load_openapi3_spec(coveo_spec.SECURITY_CACHE_SPEC_FILE)
-    return coveo_spec.query_errors(coveo_spec.find_operation(spec, "GET", ENTITIES), httpx.QueryParams(query))
-
-
-@requires_spec
+@pytest.mark.parametrize("source", SPEC_SOURCES)
 @pytest.mark.parametrize(
     ("method", "path", "query", "errors"),
     [
@@ -438,36 +450,39 @@ def entities_query_errors(query: str) -> list[str]:
     ],
 )
 def test_push_query_values_are_checked_against_their_parameter(
-    method: str, path: str, query: str, errors: list[str]
+    method: str, path: str, query: str, errors: list[str], source: str
 ) -> None:
-    assert push_query_errors(method, path, query) == errors
+    assert route_query_errors(method, path, query, source) == errors
 
 
-@coveo_spec.requires_platform_specs
-def test_an_array_parameter_is_checked_in_the_form_the_spec_serializes_it() -> None:
+@pytest.mark.parametrize("source", SPEC_SOURCES)
+def test_an_array_parameter_is_checked_in_the_form_the_spec_serializes_it(source: str) -> None:
     """getEntities' `states` is an OpenAPI 3 query array: `style: form`, `explode: true` (defaults),
     i.e. one `states=` per element."""
-    assert entities_query_errors("states=UP_TO_DATE&states=DISABLED&page=0&perPage=1") == []
-    assert entities_query_errors("states=UP_TO_DATE,DISABLED") == [
-        "states='UP_TO_DATE,DISABLED': not one of "
-        "['UNKNOWN', 'UP_TO_DATE', 'NOT_UPDATED', 'OUT_OF_DATE', 'IN_ERROR', 'DISABLED']"
+    states = "['UNKNOWN', 'UP_TO_DATE', 'NOT_UPDATED', 'OUT_OF_DATE', 'IN_ERROR', 'DISABLED']"
+    assert (
+        route_query_errors("GET", ENTITIES, "states=UP_TO_DATE&states=DISABLED&page=0&perPage=1", source)
+        == []
+    )
+    assert route_query_errors("GET", ENTITIES, "states=UP_TO_DATE,DISABLED", source) == [
+        f"states='UP_TO_DATE,DISABLED': not one of {states}"
     ]
-    assert entities_query_errors("states=GONE&perPage=x") == [
-        "states='GONE': not one of ['UNKNOWN', 'UP_TO_DATE', 'NOT_UPDATED', 'OUT_OF_DATE', 'IN_ERROR', 'DISABLED']",
+    assert route_query_errors("GET", ENTITIES, "states=GONE&perPage=x", source) == [
         "perPage='x': not an integer",
+        f"states='GONE': not one of {states}",
     ]
 
 
 def test_swagger2_arrays_default_to_comma_joined() -> None:
     """Swagger 2.0's `collectionFormat` defaults to csv; `multi` repeats the name."""
-    csv = {"parameters": [{"name": "ids", "in": "query", "type": "array", "items": {"type": "integer"}}]}
-    assert coveo_spec.query_errors(csv, httpx.QueryParams("ids=1,2")) == []
-    assert coveo_spec.query_errors(csv, httpx.QueryParams("ids=1&ids=2")) == [
-        "ids: sent 2 times; the spec joins the elements with commas"
-    ]
-    multi = {"parameters": [{**csv["parameters"][0], "collectionFormat": "multi"}]}
-    assert coveo_spec.query_errors(multi, httpx.QueryParams("ids=1&ids=2")) == []
-    assert coveo_spec.query_errors(multi, httpx.QueryParams("ids=1,x")) == ["ids='1,x': not an integer"]
+    csv = {"name": "ids", "in": "query", "type": "array", "items": {"type": "integer"}}
+    assert coveo_spec.query_errors([coveo_spec.normalize_parameter(csv)], httpx.QueryParams("ids=1,2")) == []
+    assert coveo_spec.query_errors(
+        [coveo_spec.normalize_parameter(csv)], httpx.QueryParams("ids=1&ids=2")
+    ) == ["ids: sent 2 times; the spec joins the elements with commas"]
+    multi = coveo_spec.normalize_parameter({**csv, "collectionFormat": "multi"})
+    assert coveo_spec.query_errors([multi], httpx.QueryParams("ids=1&ids=2")) == []
+    assert coveo_spec.query_errors([multi], httpx.QueryParams("ids=1,x")) == ["ids='1,x': not an integer"]
 
 
 @coveo_spec.requires_platform_specs
