@@ -6,6 +6,11 @@ the queue they came from (SQS's StartMessageMoveTask in AWS; receive, resend and
 tasks do not exist, as in moto), or re-pushes chosen FAILED rows from the change the ledger kept,
 through the same code path as the validator's own re-pushes. Both run against AWS, configured by
 the environment the template gives the functions, or against a local stack's moto endpoint.
+
+Every command fails in one line on stderr, never a traceback, with these exit statuses:
+0 done; 1 AWS (or Coveo) answered with an error or could not be reached, or a re-push was not done;
+2 configuration missing or invalid (a table, bucket or queue not named, no AWS region, no
+credentials, a malformed --local-endpoint, the functions' settings for --repush).
 """
 
 from __future__ import annotations
@@ -19,8 +24,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlparse
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
 
 from connector.adapters.dynamodb_ledger import DynamoDBLedger
 from connector.adapters.dynamodb_syncs import DynamoDBSyncs
@@ -33,6 +48,7 @@ from connector.domain.validator import repush_stored_changes
 from connector.entry.runtime import Runtime
 from connector.entry.settings import ConfigurationError
 from connector.ports import SyncLedger, ValidationLedger
+from coveo_push_api.errors import CoveoError
 
 ClientFactory = Callable[..., Any]  # (service name, config=None) → boto3 client
 QUEUES = {
@@ -44,6 +60,7 @@ QUEUES = {
 LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 REPUSH_FUNCTION = "coveo-push-redrive"  # names the sender on anything the re-push dead-letters
+EXIT_OK, EXIT_FAILED, EXIT_CONFIGURATION = 0, 1, 2
 
 
 class OperatorError(Exception):
@@ -325,6 +342,9 @@ def client_factory(local_endpoint: str | None) -> ClientFactory:
     session = boto3.session.Session()
     if not local_endpoint:
         return session.client  # type: ignore[no-any-return]
+    parsed = urlparse(local_endpoint)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise OperatorError(f"--local-endpoint {local_endpoint!r} is not a URL like http://127.0.0.1:5000")
 
     def local_client(service: str, config: Any = None) -> Any:
         # The local run provisions in moto's default region with fake credentials.
@@ -340,90 +360,119 @@ def client_factory(local_endpoint: str | None) -> ClientFactory:
 
 
 def _configured(
-    command: str, given: str | None, env: Mapping[str, str], variable: str, what: str
-) -> str | None:
-    """An option or its environment variable; None, after one line on stderr naming both, if neither."""
+    given: str | None, env: Mapping[str, str], variable: str, what: str, option: str | None = None
+) -> str:
+    """An option or its environment variable; OperatorError naming both if neither."""
     value = given or env.get(variable)
     if not value:
-        option = f"--{what.split()[-1]}"
-        print(f"coveo-push {command}: no {what}: pass {option} or set {variable}", file=sys.stderr)
+        raise OperatorError(f"no {what}: pass {option or '--' + what.split()[-1]} or set {variable}")
     return value
 
 
+def _one_line(exc: BaseException, limit: int = 400) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _failing_in_one_line(command: str, run: Callable[[], int]) -> int:
+    """Run a command; whatever stops it is one line on stderr and an exit status (module docstring)."""
+
+    def say(message: str, status: int) -> int:
+        print(f"coveo-push {command}: {message}", file=sys.stderr)
+        return status
+
+    try:
+        return run()
+    except (OperatorError, ConfigurationError) as exc:
+        return say(_one_line(exc), EXIT_CONFIGURATION)
+    except NoRegionError:
+        return say(
+            "no AWS region: set AWS_DEFAULT_REGION (or a region in the AWS profile), "
+            "or pass --local-endpoint URL for a local stack",
+            EXIT_CONFIGURATION,
+        )
+    except (NoCredentialsError, PartialCredentialsError):
+        return say(
+            "no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or run "
+            "`aws configure`), or pass --local-endpoint URL for a local stack",
+            EXIT_CONFIGURATION,
+        )
+    except ProfileNotFound as exc:
+        return say(f"{_one_line(exc)}: fix AWS_PROFILE", EXIT_CONFIGURATION)
+    except (EndpointConnectionError, ConnectTimeoutError) as exc:
+        return say(f"AWS endpoint unreachable: {_one_line(exc)}", EXIT_FAILED)
+    except (BotoCoreError, ClientError, CoveoError) as exc:
+        return say(_one_line(exc), EXIT_FAILED)
+
+
 def run_failures(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
-    env = os.environ if env is None else env
-    table = _configured("failures", args.table, env, "LEDGER_TABLE", "ledger table")
-    bucket = table and _configured("failures", args.bucket, env, "LEDGER_BUCKET", "ledger bucket")
-    if not table or not bucket:
-        return 2
+    return _failing_in_one_line("failures", lambda: _failures(args, os.environ if env is None else env))
+
+
+def _failures(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    table = _configured(args.table, env, "LEDGER_TABLE", "ledger table")
+    bucket = _configured(args.bucket, env, "LEDGER_BUCKET", "ledger bucket")
     client = client_factory(args.local_endpoint)
     ledger = DynamoDBLedger(client("dynamodb"), table, entries=S3LedgerEntries(client("s3"), bucket))
-    try:
-        failures, more = list_failures(ledger, args.limit)
-    except (BotoCoreError, ClientError) as exc:
-        print(f"coveo-push failures: {exc}", file=sys.stderr)
-        return 1
+    failures, more = list_failures(ledger, args.limit)
     if args.json:
         print(json.dumps({"failures": [f.to_json() for f in failures], "more": more}, indent=2))
     else:
         print(format_failures(failures, more))
-    return 0
+    return EXIT_OK
 
 
 def run_syncs(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
-    env = os.environ if env is None else env
-    table = _configured("syncs", args.table, env, "LEDGER_TABLE", "ledger table")
-    if not table:
-        return 2
+    return _failing_in_one_line("syncs", lambda: _syncs(args, os.environ if env is None else env))
+
+
+def _syncs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    table = _configured(args.table, env, "LEDGER_TABLE", "ledger table")
     client = client_factory(args.local_endpoint)
     # The records are in the table; the bucket holds only each sync's members, not read here.
     syncs = DynamoDBSyncs(client("dynamodb"), table, s3=None, bucket="")
-    try:
-        records, more = list_syncs(syncs, args.limit)
-    except (BotoCoreError, ClientError) as exc:
-        print(f"coveo-push syncs: {exc}", file=sys.stderr)
-        return 1
+    records, more = list_syncs(syncs, args.limit)
     if args.json:
         print(json.dumps({"syncs": [sync_to_json(r) for r in records], "more": more}, indent=2))
     else:
         print(format_syncs(records, more))
-    return 0
+    return EXIT_OK
 
 
 def run_redrive(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
-    env = os.environ if env is None else env
+    return _failing_in_one_line("redrive", lambda: _redrive(args, os.environ if env is None else env))
+
+
+def _redrive(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     client = client_factory(args.local_endpoint)
-    try:
-        if args.repush:
-            results = repush_failed(Runtime.from_env(env, client=client), args.repush)
-            for result in results:
-                print(f"{result.key}: {result.detail}")
-            return 0 if all(r.pushed for r in results) else 1
-        mode = args.mode if args.mode != "auto" else ("resend" if args.local_endpoint else "move-task")
-        sqs = client("sqs")
-        for kind in list(Kind) if args.queue == "all" else [Kind(args.queue)]:
-            dlq_variable, queue_variable = QUEUES[kind]
-            dead_letter_url = getattr(args, f"{kind}_dlq_url") or env.get(dlq_variable)
-            if not dead_letter_url:
-                raise OperatorError(
-                    f"no {kind} dead-letter queue: pass --{kind}-dlq-url or set {dlq_variable}"
-                )
-            explicit = getattr(args, f"{kind}_queue_url") or env.get(queue_variable)
-            move = redrive(
-                sqs,
-                dead_letter_url,
-                source_queue_url(sqs, dead_letter_url, explicit),
-                mode=mode,
-                max_per_second=args.max_per_second,
-            )
-            print(_describe(kind, move))
-    except (OperatorError, ConfigurationError) as exc:
-        print(f"coveo-push redrive: {exc}", file=sys.stderr)
-        return 2
-    except (BotoCoreError, ClientError) as exc:
-        print(f"coveo-push redrive: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    if args.repush:
+        results = repush_failed(Runtime.from_env(env, client=client), args.repush)
+        for result in results:
+            print(f"{result.key}: {result.detail}")
+        return EXIT_OK if all(r.pushed for r in results) else EXIT_FAILED
+    mode = args.mode if args.mode != "auto" else ("resend" if args.local_endpoint else "move-task")
+    queues = []  # every queue named before any message moves: a missing one stops nothing halfway
+    for kind in list(Kind) if args.queue == "all" else [Kind(args.queue)]:
+        dlq_variable, queue_variable = QUEUES[kind]
+        dead_letter_url = _configured(
+            getattr(args, f"{kind}_dlq_url"),
+            env,
+            dlq_variable,
+            f"{kind} dead-letter queue",
+            f"--{kind}-dlq-url",
+        )
+        queues.append((kind, dead_letter_url, getattr(args, f"{kind}_queue_url") or env.get(queue_variable)))
+    sqs = client("sqs")
+    for kind, dead_letter_url, explicit in queues:
+        move = redrive(
+            sqs,
+            dead_letter_url,
+            source_queue_url(sqs, dead_letter_url, explicit),
+            mode=mode,
+            max_per_second=args.max_per_second,
+        )
+        print(_describe(kind, move))
+    return EXIT_OK
 
 
 def _describe(kind: str, move: Move) -> str:

@@ -213,3 +213,133 @@ def settle(stack: LocalStack, events: list[Any]) -> None:
     stack.send(events)
     drain(stack)
     stack.validate()
+
+
+# --- every operator command fails in one line on missing configuration -------------------------------
+
+UNREACHABLE = "http://127.0.0.1:1"  # nothing listens on port 1: connection refused at once
+DLQS = {
+    "ITEM_DEAD_LETTER_QUEUE_URL": "http://q/item-dlq",
+    "IDENTITY_DEAD_LETTER_QUEUE_URL": "http://q/id-dlq",
+}
+NO_REGION = "no AWS region: set AWS_DEFAULT_REGION"
+NO_CREDENTIALS = "no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+
+
+def bare_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, **env: str) -> None:
+    """An operator's shell with nothing configured but `env`: no AWS region, profile, credentials or
+    config files, no instance metadata, none of the functions' variables."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "COVEO_", "LEDGER_")) or name.endswith("_QUEUE_URL"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "status", "message"),
+    [
+        # failures
+        (["failures"], {}, 2, "no ledger table: pass --table or set LEDGER_TABLE"),
+        (["failures", "--table", "t"], {}, 2, "no ledger bucket: pass --bucket or set LEDGER_BUCKET"),
+        (["failures"], {"LEDGER_TABLE": "t", "LEDGER_BUCKET": "b"}, 2, NO_REGION),
+        (
+            ["failures"],
+            {"LEDGER_TABLE": "t", "LEDGER_BUCKET": "b", "AWS_DEFAULT_REGION": "eu-west-1"},
+            2,
+            NO_CREDENTIALS,
+        ),
+        (
+            ["failures"],
+            {"LEDGER_TABLE": "t", "LEDGER_BUCKET": "b", "AWS_PROFILE": "nosuch"},
+            2,
+            "The config profile (nosuch) could not be found: fix AWS_PROFILE",
+        ),
+        (
+            ["failures", "--local-endpoint", UNREACHABLE],
+            {"LEDGER_TABLE": "t", "LEDGER_BUCKET": "b"},
+            1,
+            f'AWS endpoint unreachable: Could not connect to the endpoint URL: "{UNREACHABLE}/"',
+        ),
+        (
+            ["failures", "--local-endpoint", "localhost:5000"],
+            {"LEDGER_TABLE": "t", "LEDGER_BUCKET": "b"},
+            2,
+            "--local-endpoint 'localhost:5000' is not a URL like http://127.0.0.1:5000",
+        ),
+        # syncs
+        (["syncs"], {}, 2, "no ledger table: pass --table or set LEDGER_TABLE"),
+        (["syncs"], {"LEDGER_TABLE": "t"}, 2, NO_REGION),
+        (["syncs", "--table", "t"], {"AWS_DEFAULT_REGION": "eu-west-1"}, 2, NO_CREDENTIALS),
+        (
+            ["syncs", "--local-endpoint", UNREACHABLE],
+            {"LEDGER_TABLE": "t"},
+            1,
+            f'AWS endpoint unreachable: Could not connect to the endpoint URL: "{UNREACHABLE}/"',
+        ),
+        # redrive: dead letters
+        (
+            ["redrive"],
+            {},
+            2,
+            "no item dead-letter queue: pass --item-dlq-url or set ITEM_DEAD_LETTER_QUEUE_URL",
+        ),
+        (
+            ["redrive", "--item-dlq-url", "http://q/item-dlq"],
+            {},
+            2,
+            "no identity dead-letter queue: pass --identity-dlq-url or set IDENTITY_DEAD_LETTER_QUEUE_URL",
+        ),
+        (["redrive"], DLQS, 2, NO_REGION),
+        (["redrive", "--queue", "item"], {**DLQS, "AWS_DEFAULT_REGION": "eu-west-1"}, 2, NO_CREDENTIALS),
+        (
+            ["redrive", "--local-endpoint", UNREACHABLE],
+            DLQS,
+            1,
+            f'AWS endpoint unreachable: Could not connect to the endpoint URL: "{UNREACHABLE}/"',
+        ),
+        # redrive: re-pushes need the functions' configuration
+        (
+            ["redrive", "--repush", "k"],
+            {},
+            2,
+            "invalid connector configuration: COVEO_ORGANIZATION_ID: is not set",
+        ),
+    ],
+)
+def test_an_operator_command_fails_in_one_line_on_missing_configuration(
+    argv: list[str],
+    env: dict[str, str],
+    status: int,
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
+) -> None:
+    bare_environment(monkeypatch, tmp_path, **env)
+
+    assert main(argv) == status
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    [line] = captured.err.splitlines()  # one line, no traceback
+    assert line.startswith(f"coveo-push {argv[0]}: {message}"), line
+
+
+def test_a_missing_table_on_a_reachable_endpoint_is_one_line_and_exit_1(
+    moto_server: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    bare_environment(monkeypatch, tmp_path, LEDGER_TABLE="no-such-table", LEDGER_BUCKET="no-such-bucket")
+
+    assert main(["syncs", "--local-endpoint", moto_server.endpoint_url]) == 1
+    assert main(["failures", "--local-endpoint", moto_server.endpoint_url]) == 1
+
+    [syncs, failures] = capsys.readouterr().err.splitlines()
+    for command, line in (("syncs", syncs), ("failures", failures)):
+        assert line.startswith(f"coveo-push {command}: "), line
+        assert "ResourceNotFoundException" in line or "no-such-table" in line, line
