@@ -118,3 +118,40 @@ def test_beside_a_body_near_the_sqs_limit_the_reason_shrinks_only_as_much_as_it_
 
     letter = dead_letter(dlq, "x" * (whole_fits + 800), reason="r" * 5_000)
     assert len(letter["reason"]) == 200  # the floor: a readable sentence even where it cannot fit
+
+
+def test_a_dead_letter_names_the_events_type_whenever_it_could_be_read(stack: Any) -> None:
+    """The type was fine and the data was not: the DLQ message still says which type of event
+    failed, in each envelope; only a body whose type cannot be read goes without one."""
+    import json
+
+    from tests.pipeline.test_item_pipeline import upsert
+
+    no_document_id = upsert("file://a", 1)
+    del no_document_id["data"]["documentId"]
+    bad_version = {**upsert("file://b", 1), "id": "e-bad-version"}
+    bad_version["data"]["version"] = "one"
+    eventbridge = {
+        "version": "0",
+        "id": "e-eventbridge",
+        "detail-type": "item.deleted",
+        "source": "test",
+        "time": "2026-11-26T09:10:00Z",
+        "account": "123456789012",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"version": 1},  # no documentId
+    }
+    inner = {**upsert("file://c", 1), "id": "e-sns"}
+    inner["data"]["document"]["bad"] = {"nested": "metadata"}  # metadata may not be an object
+    sns = json.dumps({"Type": "Notification", "MessageId": "m", "Message": json.dumps(inner)})
+    stack.send([no_document_id, bad_version, eventbridge, sns, "not json"])
+    stack.drain()
+    letters = {dead["body"]: dead["eventType"] for dead in stack.dead_letters()}
+    assert letters == {
+        json.dumps(no_document_id): "item.upserted",
+        json.dumps(bad_version): "item.upserted",
+        json.dumps(eventbridge): "item.deleted",
+        sns: "item.upserted",
+        "not json": None,
+    }

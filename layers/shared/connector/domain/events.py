@@ -585,9 +585,9 @@ def event_id_of(body: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def sync_id_of(body: str) -> str | None:
-    """Best effort, like `event_id_of`: the `data.syncId` of a message body that may not validate,
-    so that a malformed change still counts against its sync (which then deletes nothing)."""
+def _event_of(body: str) -> dict[str, Any] | None:
+    """Best effort: the event object of a message body that may not validate (raw, or inside an SNS
+    notification), read strictly."""
     try:
         message = strict_json.loads(body)
         if isinstance(message, dict) and message.get("Type") == "Notification":
@@ -595,7 +595,25 @@ def sync_id_of(body: str) -> str | None:
             message = strict_json.loads(inner) if isinstance(inner, str) else None
     except strict_json.JsonRefused:
         return None
-    if not isinstance(message, dict):
+    return message if isinstance(message, dict) else None
+
+
+def event_type_of(body: str) -> str | None:
+    """Best effort, like `event_id_of`: the type of a message body that may not validate (`type`,
+    or EventBridge's `detail-type`), so its dead letter says what kind of event failed even when the
+    type was fine and its data was not."""
+    message = _event_of(body)
+    if message is None:
+        return None
+    value = message.get("detail-type") if "detail-type" in message else message.get("type")
+    return value if isinstance(value, str) and value else None
+
+
+def sync_id_of(body: str) -> str | None:
+    """Best effort, like `event_id_of`: the `data.syncId` of a message body that may not validate,
+    so that a malformed change still counts against its sync (which then deletes nothing)."""
+    message = _event_of(body)
+    if message is None:
         return None
     data = message.get("detail") if "detail-type" in message else message.get("data")
     value = data.get("syncId") if isinstance(data, dict) else None

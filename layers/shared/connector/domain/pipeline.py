@@ -43,6 +43,7 @@ from .events import (
     SyncEnd,
     SyncStart,
     event_id_of,
+    event_type_of,
     parse_message,
     sync_id_of,
 )
@@ -443,7 +444,7 @@ class Pipeline:
                 reason=error.reason,
                 kind=error.kind,
                 event_id=event_id,
-                event_type=change.event_type if change else None,
+                event_type=change.event_type if change else event_type_of(message.body),
             )
         except Exception as exc:  # the DLQ is unreachable: keep the message on its queue
             report.set(
