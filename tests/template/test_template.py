@@ -28,6 +28,12 @@ PARAMETERS: dict[str, Any] = TEMPLATE["Parameters"]
 GLOBAL_FUNCTION: dict[str, Any] = TEMPLATE["Globals"]["Function"]
 
 FOURTEEN_DAYS_S = 14 * 24 * 3600
+NO_VALUE = {"Ref": "AWS::NoValue"}
+# The custom metrics' namespace: the stack's, as every function gets it (tests/template/test_parameters.py).
+NAMESPACE = GLOBAL_FUNCTION["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+# What the dashboard's `${Namespace}` becomes in `dashboard()`, and what the handlers emit under in
+# the `emitted` fixture (they read POWERTOOLS_METRICS_NAMESPACE).
+DASHBOARD_NAMESPACE = "Namespace"
 SOURCE_QUEUES = {"ItemQueue": "ItemDeadLetterQueue", "IdentityQueue": "IdentityDeadLetterQueue"}
 # Function -> (its SQS event, the queue it reads); the local run and the tests use these names.
 SQS_EVENTS = {
@@ -115,7 +121,8 @@ def test_a_deployment_with_default_parameters_refuses_items_without_permissions(
 def test_the_api_key_only_ever_comes_from_the_secret_and_goes_only_to_coveo() -> None:
     """No parameter or variable carries the key itself, and no function is pointed at a Coveo
     host of the template's choosing (COVEO_BASE_URL is for the local emulator only): the key is
-    sent to the Coveo region the deployer picked."""
+    sent to the Coveo region the deployer picked. COVEO_BASE_URL and AWS_ENDPOINT_URL may only be
+    declared as AWS::NoValue (absent once deployed), the slot `sam local invoke --env-vars` fills."""
     assert not [name for name in PARAMETERS if "apikey" in name.lower() and name != "CoveoApiKeySecretName"]
     assert "Default" not in PARAMETERS["CoveoApiKeySecretName"]
     assert PARAMETERS["CoveoRegion"]["AllowedValues"] == ["us", "ca", "eu", "au"]
@@ -123,7 +130,9 @@ def test_the_api_key_only_ever_comes_from_the_secret_and_goes_only_to_coveo() ->
         variables = function_variables(function_id)
         assert variables["COVEO_API_KEY_SECRET"] == {"Ref": "CoveoApiKeySecretName"}
         assert variables["COVEO_REGION"] == {"Ref": "CoveoRegion"}
-        assert not {"COVEO_API_KEY", "COVEO_BASE_URL"} & set(variables), function_id
+        assert "COVEO_API_KEY" not in variables, function_id
+        for local_only in ("COVEO_BASE_URL", "AWS_ENDPOINT_URL"):
+            assert variables.get(local_only, NO_VALUE) == NO_VALUE, (function_id, local_only)
         # Limits that protect the source keep the code's defaults (Coveo's own limits).
         assert not {"MAX_PERMISSIONS_PER_ITEM", "ALIAS_PROVIDERS"} & set(variables), function_id
 
@@ -391,20 +400,20 @@ ALARMS: dict[str, tuple[str, str, str, Any, Any]] = {
         for function_id in FUNCTIONS
         for metric in ("Errors", "Throttles")
     },
-    "ValidatorFailuresAlarm": ("CoveoConnector", "Failed", "service", "validate_pushes", 0),
-    "PermissionWarningsAlarm": ("CoveoConnector", "PermissionWarnings", "service", "validate_pushes", 0),
-    "PublicByAccidentAlarm": ("CoveoConnector", "UnexpectedPublicItems", "service", "validate_pushes", 0),
-    "IdentitiesInErrorAlarm": ("CoveoConnector", "IdentitiesInError", "service", "validate_pushes", 0),
+    "ValidatorFailuresAlarm": (NAMESPACE, "Failed", "service", "validate_pushes", 0),
+    "PermissionWarningsAlarm": (NAMESPACE, "PermissionWarnings", "service", "validate_pushes", 0),
+    "PublicByAccidentAlarm": (NAMESPACE, "UnexpectedPublicItems", "service", "validate_pushes", 0),
+    "IdentitiesInErrorAlarm": (NAMESPACE, "IdentitiesInError", "service", "validate_pushes", 0),
     "PendingTooOldAlarm": (
-        "CoveoConnector",
+        NAMESPACE,
         "OldestPendingAgeSeconds",
         "service",
         "validate_pushes",
         {"Ref": "PendingAgeAlarmSeconds"},
     ),
     # One ended full sync is one datapoint of 1 (tests/template/test_template_sync.py).
-    "SyncFailedAlarm": ("CoveoConnector", "SyncsFailed", "service", "validate_pushes", 1),
-    "SyncRefusedAlarm": ("CoveoConnector", "SyncsRefused", "service", "validate_pushes", 1),
+    "SyncFailedAlarm": (NAMESPACE, "SyncsFailed", "service", "validate_pushes", 1),
+    "SyncRefusedAlarm": (NAMESPACE, "SyncsRefused", "service", "validate_pushes", 1),
 }
 AT_THRESHOLD = {"SyncFailedAlarm", "SyncRefusedAlarm"}
 
@@ -498,8 +507,10 @@ class _IdleValidator:
 
 
 @pytest.fixture
-def emitted(capsys: pytest.CaptureFixture[str]) -> set[tuple[str, str, str]]:
-    """(namespace, metric, service) of every EMF metric the three handlers print on one invocation."""
+def emitted(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, str, str]]:
+    """(namespace, metric, service) of every EMF metric the three handlers print on one invocation,
+    given the dashboard's namespace in POWERTOOLS_METRICS_NAMESPACE as the template gives them theirs."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", DASHBOARD_NAMESPACE)
     for function_id, folder in FUNCTION_FOLDERS.items():
         handler = load_handler(folder)
         context = LambdaContext(function_name=folder, timeout_s=60)
@@ -525,10 +536,11 @@ def emitted(capsys: pytest.CaptureFixture[str]) -> set[tuple[str, str, str]]:
 
 def test_custom_metric_alarms_watch_metrics_the_code_emits(emitted: set[tuple[str, str, str]]) -> None:
     for alarm_id, (namespace, metric, dimension, value, _) in ALARMS.items():
-        if namespace.startswith("AWS/"):
+        if namespace != NAMESPACE:
+            assert isinstance(namespace, str) and namespace.startswith("AWS/"), alarm_id
             continue
         assert dimension == "service"
-        assert (namespace, metric, value) in emitted, alarm_id
+        assert (DASHBOARD_NAMESPACE, metric, value) in emitted, alarm_id
 
 
 # --- dashboard ------------------------------------------------------------------------------------
@@ -536,10 +548,22 @@ def test_custom_metric_alarms_watch_metrics_the_code_emits(emitted: set[tuple[st
 _VARIABLE = re.compile(r"\$\{([^}!]+)\}")
 
 
-def dashboard_source() -> str:
+def dashboard_sub() -> tuple[str, dict[str, Any]]:
+    """The dashboard body's Fn::Sub: its text and its own variables."""
     body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]
-    assert set(body) == {"Fn::Sub"} and isinstance(body["Fn::Sub"], str)
-    return str(body["Fn::Sub"])
+    assert set(body) == {"Fn::Sub"}
+    text, variables = body["Fn::Sub"]
+    assert isinstance(text, str) and isinstance(variables, dict)
+    return text, variables
+
+
+def dashboard_source() -> str:
+    return dashboard_sub()[0]
+
+
+def test_the_dashboard_reads_the_functions_namespace() -> None:
+    """Its one variable of its own is the namespace, the very expression the functions get."""
+    assert dashboard_sub()[1] == {DASHBOARD_NAMESPACE: NAMESPACE}
 
 
 def dashboard() -> dict[str, Any]:
@@ -550,9 +574,10 @@ def dashboard() -> dict[str, Any]:
 
 
 def test_dashboard_variables_name_parameters_resources_or_pseudo_parameters() -> None:
+    own = dashboard_sub()[1]
     for name in _VARIABLE.findall(dashboard_source()):
         base = name.split(".", 1)[0]
-        assert name.startswith("AWS::") or base in PARAMETERS or base in RESOURCES, name
+        assert name.startswith("AWS::") or name in own or base in PARAMETERS or base in RESOURCES, name
     # A variable outside quotes lands in the JSON as a number: only Number parameters may.
     for name in re.findall(r":\s*\$\{([^}]+)\}", dashboard_source()):
         assert PARAMETERS[name]["Type"] == "Number", name
@@ -590,12 +615,12 @@ def test_dashboard_shows_the_pipeline() -> None:
         for dlq_id in SOURCE_QUEUES.values()
     }
     expected |= {
-        ("CoveoConnector", metric, service)
+        (DASHBOARD_NAMESPACE, metric, service)
         for service in ("push_items", "push_identities")
         for metric in ("Pushed", "StaleSkipped", "DeadLettered", "Retried", "CoveoRequests")
     }
     expected |= {
-        ("CoveoConnector", metric, "validate_pushes")
+        (DASHBOARD_NAMESPACE, metric, "validate_pushes")
         for metric in ("Verified", "Failed", "Pending", "PermissionWarnings", "OldestPendingAgeSeconds")
     }
     expected |= {

@@ -27,6 +27,8 @@ from connector.domain.sync import SyncSettings
 from connector.domain.validator import ValidationReport
 from connector.entry.settings import ConfigurationError, ConnectorSettings
 from tests.template.test_template import (
+    DASHBOARD_NAMESPACE,
+    NAMESPACE,
     PARAMETERS,
     RESOURCES,
     as_list,
@@ -411,7 +413,7 @@ def test_a_sync_alarm_fires_on_one_ended_sync_of_its_kind(
     field = SYNC_ALARMS[alarm_id]
     emitted = validator_metrics(REPORT, capsys)
     assert emitted.get(alarm["MetricName"]) == getattr(REPORT, field), (alarm["MetricName"], emitted)
-    assert alarm["Namespace"] == "CoveoConnector" and alarm["Statistic"] == "Sum"
+    assert alarm["Namespace"] == NAMESPACE and alarm["Statistic"] == "Sum"
     assert alarm["Dimensions"] == [{"Name": "service", "Value": "validate_pushes"}]
     assert alarm["TreatMissingData"] == "notBreaching"
     breached = COMPARE[alarm["ComparisonOperator"]]
@@ -425,7 +427,7 @@ def test_the_dashboard_shows_every_sync_metric_the_functions_emit(capsys: pytest
     sync_metrics = {name for name in validator_metrics(REPORT, capsys) if name.startswith("Sync")}
     assert {"SyncsCompleted", "SyncsFailed", "SyncsRefused", "SyncsRunning", "SyncDeleted"} <= sync_metrics
     shown = dashboard_metrics()
-    missing = {name for name in sync_metrics if ("CoveoConnector", name, "validate_pushes") not in shown}
+    missing = {name for name in sync_metrics if (DASHBOARD_NAMESPACE, name, "validate_pushes") not in shown}
     assert not missing, sorted(missing)
     for service in ("push_items", "push_identities"):
-        assert ("CoveoConnector", "SyncEvents", service) in shown
+        assert (DASHBOARD_NAMESPACE, "SyncEvents", service) in shown
