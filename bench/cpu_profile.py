@@ -30,6 +30,10 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
+# Up to Python 3.11, cProfile hooks each thread on its own. From 3.12 it runs on sys.monitoring, which
+# admits one profiler per interpreter: a second thread's `enable()` raises "Another profiling tool is
+# already active" and only the first thread would be counted. So the profile needs Python 3.11.
+PER_THREAD_PROFILES = sys.version_info < (3, 12)
 PRODUCT_PACKAGES = ("connector", "coveo_push_api")
 # The bench's own wrappers around product calls (bench/esm.py times the ledger through a proxy): a
 # product function's call through them is a call of the product function behind them.
@@ -96,6 +100,10 @@ class ThreadCpuProfile:
         self._main: cProfile.Profile | None = None
 
     def start(self) -> None:
+        if not PER_THREAD_PROFILES:
+            raise RuntimeError(
+                "bench/cpu_profile.py needs Python 3.11: from 3.12 cProfile cannot run in every thread"
+            )
         threading.setprofile(self._in_new_thread)
         self._main = self._new()
         self._main.enable()

@@ -17,11 +17,12 @@ Results go under `latency` in bench/results.json; bench/README.md says why these
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from . import workload
 from .common import Servers, emulator, log, median, run_worker
-from .cpu_profile import describe
+from .cpu_profile import PER_THREAD_PROFILES, describe
 from .items import run_connector
 
 DEFAULT_RTT_MS = 100.0
@@ -69,7 +70,11 @@ def measure(
                 f"  {label}: official_one_by_one run {attempt + 1}: {_brief(runs['official_one_by_one'][-1])}"
             )
     profiled = None
-    if profile:
+    if profile and not PER_THREAD_PROFILES:
+        log(
+            f"  {label}: no profiled run: bench/cpu_profile.py needs Python 3.11 (this is {sys.version.split()[0]})"
+        )
+    elif profile:
         profiled = _connector(servers, count, latency, aws, validate=False, profile=True)
         log(f"  {label}: connector, profiled (not counted): {_brief(profiled)}")
     scenario = {

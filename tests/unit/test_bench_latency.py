@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bench import latency
-from bench.cpu_profile import ThreadCpuProfile, describe, library_of, library_of_builtin
+from bench.cpu_profile import PER_THREAD_PROFILES, ThreadCpuProfile, describe, library_of, library_of_builtin
 from bench.esm import _max_overlap, merge_profiles
 
 
@@ -139,6 +139,7 @@ def test_libraries_are_named_by_package_or_stdlib_module() -> None:
     )
 
 
+@pytest.mark.skipif(not PER_THREAD_PROFILES, reason="cProfile runs in one thread at a time from Python 3.12")
 def test_the_profile_counts_cpu_in_every_thread_and_not_time_spent_waiting() -> None:
     def burn() -> None:
         data = b"x" * 200_000
@@ -157,3 +158,9 @@ def test_the_profile_counts_cpu_in_every_thread_and_not_time_spent_waiting() -> 
         profile.stop()
     found = profile.consumers()
     assert 0.04 <= found["cpu_s"] < 0.2
+
+
+@pytest.mark.skipif(PER_THREAD_PROFILES, reason="Python 3.11 profiles every thread")
+def test_from_python_312_the_profile_refuses_rather_than_count_one_thread() -> None:
+    with pytest.raises(RuntimeError, match=r"needs Python 3\.11"):
+        ThreadCpuProfile().start()
