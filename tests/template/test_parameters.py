@@ -23,6 +23,7 @@ from tests.template.test_template import (
     ALARMS,
     GLOBAL_FUNCTION,
     NAMESPACE,
+    NO_VALUE,
     PARAMETERS,
     RESOURCES,
     TEMPLATE,
@@ -298,22 +299,13 @@ def test_every_custom_metric_of_the_dashboard_reads_the_stacks_namespace() -> No
 
 
 def _fake_resources() -> LocalResources:
-    """Local resources whose names are the stack outputs that show them: `<OutputName>`."""
-    by_ref = {
-        output["Value"]["Ref"]: f"<{name}>"
-        for name, output in TEMPLATE["Outputs"].items()
-        if isinstance(output["Value"], dict) and set(output["Value"]) == {"Ref"}
-    }
+    """Local resources named by their logical ids."""
     queues = {
-        logical_id: QueueResource(
-            logical_id, logical_id, by_ref.get(logical_id, logical_id), "arn", 30, None, None
-        )
+        logical_id: QueueResource(logical_id, logical_id, logical_id, "arn", 30, None, None)
         for logical_id in of_type("AWS::SQS::Queue")
     }
-    tables = {
-        logical_id: by_ref.get(logical_id, logical_id) for logical_id in of_type("AWS::DynamoDB::Table")
-    }
-    buckets = {logical_id: by_ref.get(logical_id, logical_id) for logical_id in of_type("AWS::S3::Bucket")}
+    tables = {logical_id: logical_id for logical_id in of_type("AWS::DynamoDB::Table")}
+    buckets = {logical_id: logical_id for logical_id in of_type("AWS::S3::Bucket")}
     return LocalResources(queues, tables, buckets, "secret", "arn")
 
 
@@ -429,7 +421,33 @@ LOCAL_SHORTCUTS = {
     "SYNC_DEADLINE_SECONDS",
     "SYNC_QUEUE_DELAY_MINUTES",
 }
-ENDPOINTS = {"COVEO_BASE_URL": "<CoveoEmulatorUrl>", "AWS_ENDPOINT_URL": "<MotoEndpointUrl>"}
+
+
+def run_specific(function_id: str) -> set[str]:
+    """The variables whose local value changes with each local stack: a resource's name or URL
+    (prefixed per run), the API key's secret (named per run unless given), the two endpoints (free
+    ports). The file leaves them as `${NAME}`, the name `coveo-push local --keep` exports them by."""
+    found = set()
+    for name, value in function_variables(function_id).items():
+        ref = value.get("Ref") if isinstance(value, dict) else None
+        if (
+            value == NO_VALUE
+            or ref in RESOURCES
+            or ref == "CoveoApiKeySecretName"
+            or "Fn::GetAtt" in str(value)
+        ):
+            found.add(name)
+    return found
+
+
+def expanded(function_id: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The function's variables once the README's `os.path.expandvars` step ran in a shell holding
+    the exports of a kept local stack (here: made-up values)."""
+    for name in run_specific(function_id):
+        monkeypatch.setenv(
+            name, f"http://127.0.0.1:1/{name.lower()}" if name.endswith("URL") else name.lower()
+        )
+    return {name: os.path.expandvars(value) for name, value in env_file()[function_id].items()}
 
 
 def env_file() -> dict[str, dict[str, str]]:
@@ -449,32 +467,39 @@ def test_the_env_file_names_every_function_and_every_variable_it_gets() -> None:
 
 @pytest.mark.parametrize("function_id", FUNCTION_IDS)
 def test_the_env_file_holds_what_the_template_gives_with_the_local_runs_values(function_id: str) -> None:
-    """Resolved by the simulator with the local run's parameters (the emulator's ids, the secret
-    name given as a parameter), stack resources standing as `<OutputName>`: the file says the
-    same, but for the local run's shortcuts and the two endpoints."""
+    """Resolved by the simulator with the local run's parameters (the emulator's ids): the file
+    says the same, but for the local run's shortcuts and the run-specific `${NAME}`s."""
     config = EmulatorConfig()
     document = env_file()[function_id]
+    placeholders = run_specific(function_id)
+    assert {"LEDGER_TABLE", "COVEO_BASE_URL", "AWS_ENDPOINT_URL", "COVEO_API_KEY_SECRET"} <= placeholders
+    assert {name: document[name] for name in placeholders} == {name: f"${{{name}}}" for name in placeholders}
     parameters = {
         "CoveoOrganizationId": config.organization_id,
         "CoveoSourceId": config.source_id,
         "CoveoProviderId": config.provider_id,
-        "CoveoApiKeySecretName": document["COVEO_API_KEY_SECRET"],
+        "CoveoApiKeySecretName": "secret",
     }
     resolved = function_environment(ROOT / "template.yaml", function_id, _fake_resources(), parameters)
-    expected = {name: value for name, value in resolved.items() if name not in LOCAL_SHORTCUTS}
-    actual = {name: value for name, value in document.items() if name not in LOCAL_SHORTCUTS | set(ENDPOINTS)}
+    skipped = LOCAL_SHORTCUTS | placeholders
+    expected = {name: value for name, value in resolved.items() if name not in skipped}
+    actual = {name: value for name, value in document.items() if name not in skipped}
     assert actual == expected
-    assert {name: document[name] for name in ENDPOINTS} == ENDPOINTS
+    assert "$" not in json.dumps(actual)
     for name, value in function_variables(function_id).items():
-        if isinstance(value, dict) and value.get("Ref") in PARAMETERS:
+        if isinstance(value, dict) and value.get("Ref") in PARAMETERS and name not in placeholders:
             parameter = value["Ref"]
             if PARAMETERS[parameter]["Type"] == "String":
                 assert allowed(parameter, document[name]), (name, document[name])
 
 
 @pytest.mark.parametrize("function_id", FUNCTION_IDS)
-def test_the_env_file_is_a_configuration_the_functions_accept(function_id: str) -> None:
-    settings = ConnectorSettings.from_env(env_file()[function_id])
-    assert settings.base_url == ENDPOINTS["COVEO_BASE_URL"]
+def test_the_expanded_env_file_is_a_configuration_the_functions_accept(
+    function_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = expanded(function_id, monkeypatch)
+    assert "$" not in json.dumps(env)
+    settings = ConnectorSettings.from_env(env)
+    assert settings.base_url == "http://127.0.0.1:1/coveo_base_url"
     if function_id == "ValidatePushesFunction":
         assert settings.processing_delay_s == 0  # the emulator indexes at once
