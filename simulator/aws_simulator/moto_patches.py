@@ -738,6 +738,95 @@ def _shape_of(expression: Any, names: Any, table: Any) -> tuple[Any, ...] | None
     return (text, named, keys)
 
 
+# --- DynamoDB: a transaction keeps the items it touches, not a copy of every table it names --------
+# moto's TransactWriteItems deep-copies each table it names before it starts, to put the copy back
+# if the transaction is cancelled: its cost grows with the table (50 ms per action on a table of a
+# few thousand heads). The actions of a transaction write only their own items (a Put, Update or
+# Delete its key; a ConditionCheck nothing), so keeping those items as they were (and how many
+# stream records each table had) and putting them back is the same rollback. moto's code runs as
+# shipped; in its thread, its copy of a table is the table itself, so its own rollback is a no-op.
+
+_in_transaction = threading.local()
+
+
+class _TransactionCopy:
+    """Stands for the `copy` module in moto.dynamodb.models: `deepcopy` of a Table, inside a
+    transaction of this thread, is the table itself; everything else is the real `copy`."""
+
+    def __init__(self, real: Any, table_class: type) -> None:
+        self._real = real
+        self._table_class = table_class
+
+    def deepcopy(self, obj: Any, memo: Any = None) -> Any:
+        if getattr(_in_transaction, "active", False) and isinstance(obj, self._table_class):
+            return obj
+        return self._real.deepcopy(obj, memo)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _install_transaction_undo() -> None:
+    import copy
+
+    from moto.dynamodb import models
+    from moto.dynamodb.exceptions import (
+        MockValidationException,
+        MultipleTransactionsException,
+        TransactionCanceledException,
+    )
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    moto_transact = models.DynamoDBBackend.transact_write_items
+    _replace(models, "copy", _TransactionCopy(copy, Table))
+
+    def before(backend: Any, transact_items: list[dict[str, Any]]) -> tuple[list[Any], dict[str, Any]]:
+        items: list[tuple[Any, Any, Any, Any]] = []
+        streams: dict[str, tuple[Any, int]] = {}
+        for action in transact_items:
+            if len(action) != 1:
+                continue  # moto refuses it before it writes anything
+            kind, op = next(iter(action.items()))
+            table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            if table is None or kind not in ("Put", "Update", "Delete"):
+                continue
+            source = op.get("Item") if kind == "Put" else op.get("Key")
+            key_names = [name for name in (table.hash_key_attr, table.range_key_attr) if name]
+            if not isinstance(source, dict) or not all(isinstance(source.get(n), dict) for n in key_names):
+                continue  # a malformed key: moto refuses the action, writes nothing
+            hash_value = DynamoType(source[table.hash_key_attr])
+            range_value = DynamoType(source[table.range_key_attr]) if table.range_key_attr else None
+            items.append(
+                (table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value)))
+            )
+            if table.stream_shard is not None and table.name not in streams:
+                streams[table.name] = (table.stream_shard, len(table.stream_shard.items))
+        return items, streams
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        items, streams = before(self, transact_items)
+        _in_transaction.active = True
+        try:
+            moto_transact(self, transact_items)
+        except (TransactionCanceledException, MultipleTransactionsException, MockValidationException):
+            for table, hash_value, range_value, kept in reversed(items):
+                if kept is None:
+                    if table.get_item(hash_value, range_value) is not None:
+                        table.delete_item(hash_value, range_value)
+                elif range_value is not None:
+                    table.items[hash_value][range_value] = kept
+                else:
+                    table.items[hash_value] = kept
+            for shard, count in streams.values():
+                del shard.items[count:]
+            raise
+        finally:
+            _in_transaction.active = False
+
+    _replace(models.DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
 # --- DynamoDB: sort the table once per call by each key's value, not by comparing DynamoTypes -----
 # Table.all_items() (every Query and Scan) sorts the whole table by its keys; each comparison of two
 # DynamoTypes computes both cast values (a Decimal for a number). Sorting by the cast values,
@@ -965,6 +1054,17 @@ PATCHES: tuple[Patch, ...] = (
             (f"{_DDB_PARSING}.validators", "UpdateHashRangeKeyValidator", "18ca06e4b0d82e64"),
         ),
         _install_validation,
+    ),
+    Patch(
+        "dynamodb: transactions keep the items they touch, not copies of their tables",
+        (
+            ("moto.dynamodb.models", "DynamoDBBackend.transact_write_items", "81db2cb7d94e39c9"),
+            ("moto.dynamodb.models.table", "Table.get_item", "b08e98fe37b7e583"),
+            ("moto.dynamodb.models.table", "Table.delete_item", "1594f7b07616c8cb"),
+            ("moto.dynamodb.models.table", "Table.put_item", "de23933013ef8426"),
+            ("moto.dynamodb.models.table", "StreamShard.add", "357dc6da267e5dd7"),
+        ),
+        _install_transaction_undo,
     ),
     Patch(
         "dynamodb: sort by cast key values",

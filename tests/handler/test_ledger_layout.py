@@ -34,14 +34,23 @@ class RecordingDynamoDB:
         class ConditionalCheckFailedException(Exception):
             pass
 
+        class TransactionConflictException(Exception):
+            pass
+
     def __init__(self) -> None:
         self.updates: list[dict[str, Any]] = []
+        self.transactions: list[list[dict[str, Any]]] = []
 
     def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
         return {"Responses": {}}
 
     def update_item(self, **request: Any) -> dict[str, Any]:
         self.updates.append(request)
+        return {}
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]], **_: Any) -> dict[str, Any]:
+        self.transactions.append([action["Update"] for action in TransactItems])
+        self.updates.extend(action["Update"] for action in TransactItems)
         return {}
 
 
@@ -78,10 +87,11 @@ def test_ten_thousand_changes_cost_one_conditional_write_each_and_spread_their_p
 
     heads = [u for u in db.updates if not u["Key"]["pk"]["S"].startswith("acc#")]
     parts = [u for u in db.updates if u["Key"]["pk"]["S"].startswith("acc#")]
-    # One conditional write per change, on its own head; no head joins the index.
+    # One conditional write per change, on its own head, 100 to a transaction; no head joins the index.
     assert Counter(u["Key"]["pk"]["S"] for u in heads) == {
         f"item#file://layout/{n}.txt": 1 for n in range(COUNT)
     }
+    assert [len(t) for t in db.transactions] == [100] * (COUNT // 100)
     assert all("ConditionExpression" in u for u in heads)
     assert all(":q" not in u["ExpressionAttributeValues"] for u in heads)
     # Acceptance: one object and PARTS small part updates for the whole batch.

@@ -477,6 +477,77 @@ def run() -> list[Any]:
             lambda: db.get_item(TableName=TABLE, Key={"pk": {"S": "item#0"}}),
         )
 
+        # Transactions that write before one of their actions fails: nothing of them stays (the
+        # patched rollback puts back only the items the actions touched).
+        def claim_action(key: str, version: int, ordering: int) -> dict[str, Any]:
+            return {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": {"pk": {"S": key}},
+                    "UpdateExpression": CLAIM,
+                    "ConditionExpression": CLAIM_CONDITION,
+                    "ExpressionAttributeNames": NAMES,
+                    "ExpressionAttributeValues": claim_values(version, ordering, f"tx-{key}"),
+                }
+            }
+
+        def keys_now(*keys: str) -> Any:
+            answer = db.batch_get_item(RequestItems={TABLE: {"Keys": [{"pk": {"S": k}} for k in keys]}})
+            return {"items": sorted(answer["Responses"][TABLE], key=lambda item: item["pk"]["S"])}
+
+        step(
+            "transaction committed",
+            lambda: db.transact_write_items(
+                TransactItems=[claim_action(f"tx#{i}", 1, 100 + i) for i in range(4)]
+                + [claim_action("item#2", 50, 99_000)],
+                ClientRequestToken="scenario-committed",
+            ),
+        )
+        step("after the committed transaction", lambda: keys_now("tx#0", "tx#1", "tx#2", "tx#3", "item#2"))
+        step(
+            "transaction cancelled after its writes",
+            lambda: db.transact_write_items(
+                TransactItems=[
+                    claim_action("tx#10", 1, 100),
+                    claim_action("item#3", 60, 99_500),
+                    {"Put": {"TableName": TABLE, "Item": {"pk": {"S": "tx#11"}, "n": {"N": "1"}}}},
+                    {"Delete": {"TableName": TABLE, "Key": {"pk": {"S": "tx#0"}}}},
+                    {
+                        "Update": {
+                            "TableName": TABLE,
+                            "Key": {"pk": {"S": "tx#1"}},
+                            "UpdateExpression": "SET n = :n",
+                            "ConditionExpression": "version > :v",
+                            "ExpressionAttributeValues": {":n": {"N": "7"}, ":v": {"N": "100"}},
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                ]
+            ),
+        )
+        step(
+            "after the transaction cancelled after its writes",
+            lambda: keys_now("tx#0", "tx#1", "tx#10", "tx#11", "item#3"),
+        )
+        step(
+            "transaction naming one key twice",
+            lambda: db.transact_write_items(
+                TransactItems=[
+                    claim_action("tx#20", 1, 100),
+                    claim_action("tx#21", 1, 100),
+                    claim_action("tx#20", 2, 200),
+                ]
+            ),
+        )
+        step(
+            "transaction with a key too long",
+            lambda: db.transact_write_items(
+                TransactItems=[claim_action("tx#22", 1, 100), claim_action("tx#" + "k" * 2100, 1, 100)]
+            ),
+        )
+        step("after the refused transactions", lambda: keys_now("tx#20", "tx#21", "tx#22"))
+        step("the table after the transactions", lambda: db.scan(TableName=TABLE, Select="COUNT"))
+
         # UnprocessedKeys: more than 16 MB of items in one BatchGetItem.
         db.create_table(
             TableName=BIG_TABLE,
