@@ -15,6 +15,7 @@ import json
 import random
 import re
 import secrets
+import shutil
 import sys
 import threading
 import time
@@ -39,7 +40,12 @@ from connector.domain.pipeline import BatchReport, Disposition, Message, Pipelin
 from connector.domain.stored_change import declared_public_in
 from connector.domain.sync import SyncRecord, SyncState
 from connector.domain.validator import ValidationReport, Validator
+from connector.entry.settings import ConnectorSettings
 from connector.ports import SyncLedger, ValidationLedger
+
+from .parameters import no_local_effect, parse_parameters
+from .report_text import NO_REASON as NO_REASON  # re-exported: tests and callers read it here
+from .report_text import QUEUE_LABELS, format_report
 
 # The project directory (a checkout, or a copy of template.yaml and events/) is the current one
 # unless --template names the template: nothing is looked up next to this module, which may be
@@ -50,6 +56,7 @@ WORKED_EXAMPLE_ITEM = "file://folder/mytext.txt"
 WORKED_EXAMPLE_ACCESS = {"alice": True, "bob": False, "david": True}
 
 PROGRESS_EVERY_S = 3.0
+PROGRESS_LINES_PER_INTERVAL = 5  # off a terminal: then the interval doubles (see _Progress)
 # Events handed to LocalStack.send at a time (10 SendMessageBatch calls): progress counts them as
 # they go, rather than showing nothing sent until the whole stage is.
 SEND_CHUNK_EVENTS = 100
@@ -64,11 +71,21 @@ SYNC_CHECK_EVERY_S = 1.0
 # queue delay), and a sync short of its count FAILs within the run, 20 s after its last event,
 # rather than after the deployed two hours.
 LOCAL_SYNC_SETTINGS = {"SYNC_QUEUE_DELAY_MINUTES": "0", "SYNC_DEADLINE_SECONDS": "20"}
+# The validator in a local run, unless the user set them: it asks once the emulator's processing
+# delay has passed, and a push with no log entry this long after it (Coveo answered 202 and lost it:
+# the emulator's `lose` fault) is re-pushed within the run, not after the deployed hour.
+LOCAL_DEADLINE_MARGIN_S = 10.0
+
+
+def local_deadline_s(processing_delay_s: float) -> float:
+    """The validation deadline of a local run: twice the emulator's processing delay, plus a margin
+    for a busy machine (10 s with no delay, 16 s for the demo's 3 s)."""
+    return 2 * processing_delay_s + LOCAL_DEADLINE_MARGIN_S
+
+
 # The syncs a report lists at most (newest first; the running ones always).
 REPORT_SYNCS = 1000
-QUEUE_LABELS = {IDENTITY_QUEUE: "identity", ITEM_QUEUE: "item"}
-# Shown for a dead letter without a reason: SQS moves a message after maxReceiveCount deliveries.
-NO_REASON = "(no reason given: SQS moved it after maxReceiveCount failed deliveries)"
+assert set(QUEUE_LABELS) == {IDENTITY_QUEUE, ITEM_QUEUE}  # report_text names them without the simulator
 
 
 # --- events files -------------------------------------------------------------------------------
@@ -296,8 +313,13 @@ FUNCTION_OUTPUT = _FunctionOutput()
 
 
 class _Progress:
-    """A line on stderr every `PROGRESS_EVERY_S` while the run lasts (none for a run shorter than
-    that, none at all without a stream: `--quiet`)."""
+    """Progress on stderr while the run lasts (none for a run shorter than `PROGRESS_EVERY_S`, none
+    at all without a stream: `--quiet`).
+
+    On a terminal, one line rewritten in place every `PROGRESS_EVERY_S`, and cleared at the end.
+    Elsewhere (a file, a pipe, a CI log) a line every `PROGRESS_EVERY_S` at first, the interval
+    doubling after each `PROGRESS_LINES_PER_INTERVAL` lines: a long run logs a few dozen lines,
+    not one per interval (about 25 lines over 8 minutes)."""
 
     def __init__(self, stream: TextIO | None, describe: Callable[[], str]) -> None:
         self._stream = stream
@@ -316,13 +338,32 @@ class _Progress:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
+        if self._rewriting and self._stream is not None:
+            self._stream.write("\r\x1b[K")  # the terminal's progress line gives way to the report
+            self._stream.flush()
+
+    @property
+    def _rewriting(self) -> bool:
+        isatty = getattr(self._stream, "isatty", None)
+        return bool(isatty and isatty())
 
     def _loop(self) -> None:
-        while not self._stop.wait(PROGRESS_EVERY_S):
-            assert self._stream is not None
+        stream = self._stream
+        assert stream is not None
+        rewriting = self._rewriting
+        interval, written = PROGRESS_EVERY_S, 0
+        while not self._stop.wait(interval):
             elapsed = time.monotonic() - self._started
-            self._stream.write(f"[{elapsed:5.1f}s] {self.phase}: {self._describe()}\n")
-            self._stream.flush()
+            line = f"[{elapsed:5.1f}s] {self.phase}: {self._describe()}"
+            if rewriting:
+                width = shutil.get_terminal_size().columns - 1
+                stream.write("\r\x1b[K" + line[:width])
+            else:
+                stream.write(line + "\n")
+                written += 1
+                if written % PROGRESS_LINES_PER_INTERVAL == 0:
+                    interval *= 2
+            stream.flush()
 
 
 class _Rate:
@@ -423,6 +464,7 @@ def run_on_stack(
     access_check_all_up_to: int = ACCESS_CHECK_ALL_UP_TO,
     access_sample_seed: int = ACCESS_SAMPLE_SEED,
     timings: _Timings | None = None,
+    keep: Callable[[dict[str, Any], CountingStack], None] | None = None,
 ) -> dict[str, Any]:
     """Send `events` through `stack`, drain, validate until nothing is pending; the JSON report.
 
@@ -436,6 +478,8 @@ def run_on_stack(
     begun are not sent. The report's `access` covers every indexed document up to
     `access_check_all_up_to` of them, else a sample drawn with `access_sample_seed`
     (`accessScope` says which). `timings` (run_local's) carries the clock of what came before.
+    `keep`, when given, is called with the report and the stack the functions ran on before this
+    returns (see `run_local`).
     """
     clock = _Timings() if timings is None else timings
     deadline = time.monotonic() + timeout_s
@@ -444,12 +488,12 @@ def run_on_stack(
         delay_s = float(emulator.get("state")["processingDelaySeconds"])
         if faults is not None:
             emulator.put("faults", faults)
-        overrides = {**local_sync_settings(stack), "PROCESSING_DELAY_SECONDS": f"{delay_s:g}"}
+        overrides = local_settings(stack, delay_s)
         counting = CountingStack.of(stack, overrides)
         totals = _ValidatorTotals()
         run = _StagedRun(counting, stages, deadline, delay_s, totals, clock)
         with _Progress(progress, run.describe) as ticker:
-            with _function_output(function_logs):
+            with function_output(function_logs):
                 validator = counting.runtime.validator("validate_pushes")
                 ledger, syncs = counting.runtime.ledger(), counting.runtime.syncs()
                 clock.lap("setUp")
@@ -466,7 +510,8 @@ def run_on_stack(
                 sent=run.sent,
                 drained=run.drained,
                 timed_out=run.timed_out,
-                pending=len(run.pending),
+                pending=run.pending,
+                settings=counting.runtime.settings,
                 totals=totals,
                 requests=requests,
                 stages=run.summaries,
@@ -477,14 +522,31 @@ def run_on_stack(
         clock.lap("report")
         report["durationSeconds"] = round(clock.total(), 1)
         report["timings"] = clock.report()
-        return report
+    if keep is not None:
+        keep(report, counting)
+    return report
+
+
+def local_settings(stack: LocalStack, processing_delay_s: float) -> dict[str, str]:
+    """The settings a local run gives the functions but those the user set (see
+    `local_sync_settings`): the full-sync ones, and the validator's processing delay (the
+    emulator's) and deadline (`local_deadline_s`)."""
+    validator = {
+        "PROCESSING_DELAY_SECONDS": f"{processing_delay_s:g}",
+        "VALIDATION_DEADLINE_SECONDS": f"{local_deadline_s(processing_delay_s):g}",
+    }
+    return {**local_sync_settings(stack), **_not_given(stack, validator)}
 
 
 def local_sync_settings(stack: LocalStack) -> dict[str, str]:
     """`LOCAL_SYNC_SETTINGS` but those the user set: a variable the stack's overrides name, or one
     the template sets from a parameter given with `--parameter`."""
+    return _not_given(stack, LOCAL_SYNC_SETTINGS)
+
+
+def _not_given(stack: LocalStack, settings: Mapping[str, str]) -> dict[str, str]:
     given = set(stack.overrides) | _set_by_parameters(stack.template_path, stack.template_parameters)
-    return {name: value for name, value in LOCAL_SYNC_SETTINGS.items() if name not in given}
+    return {name: value for name, value in settings.items() if name not in given}
 
 
 def _set_by_parameters(template_path: Path, parameters: Mapping[str, str]) -> set[str]:
@@ -659,7 +721,7 @@ class _StagedRun:
 
 
 @contextlib.contextmanager
-def _function_output(target: TextIO | None) -> Iterator[None]:
+def function_output(target: TextIO | None) -> Iterator[None]:
     FUNCTION_OUTPUT.target = target
     try:
         with contextlib.redirect_stdout(FUNCTION_OUTPUT):
@@ -732,8 +794,9 @@ def _report(
     sent: int,
     drained: bool,
     timed_out: bool,
-    pending: int,
+    pending: Sequence[Row],
     totals: _ValidatorTotals,
+    settings: ConnectorSettings | None = None,
     requests: dict[str, Any],
     stages: Sequence[Mapping[str, Any]] = (),
     not_sent: Sequence[str] = (),
@@ -778,12 +841,12 @@ def _report(
             "sent": sent,
             "acknowledged": acknowledged,
             "pushed": counts[Disposition.PUSHED],
-            "stale_skipped": counts[Disposition.STALE],
-            "sync_events": counts[Disposition.RECORDED],
-            "dead_lettered": dead_lettered,
+            "staleSkipped": counts[Disposition.STALE],
+            "syncEvents": counts[Disposition.RECORDED],
+            "deadLettered": dead_lettered,
             "unaccounted": sent - acknowledged - dead_lettered,
         },
-        "dead_letters": [
+        "deadLetters": [
             {key: d[key] for key in ("queue", "eventId", "eventType", "reason", "errorKind")}
             for d in dead_letters
         ],
@@ -801,7 +864,16 @@ def _report(
         "validator": {
             "verified": totals.verified,
             "failed": totals.failed,
-            "pending": pending,
+            "pending": len(pending),
+            # What Coveo accepted (202) and has not indexed by the end: each key, oldest push first.
+            "pendingKeys": [
+                {"key": row.key, "subject": row.subject, "eventId": row.event_id, "repushes": row.repushes}
+                for row in sorted(pending, key=lambda row: row.pushed_at_ms)
+            ],
+            # The validator's own settings in this run (the local ones unless --parameter set them).
+            "processingDelaySeconds": settings and settings.processing_delay_s,
+            "deadlineSeconds": settings and settings.deadline_s,
+            "maxRepushes": settings and settings.max_repushes,
             "repushed": totals.repushed,
             "runs": totals.runs,
             "permissionWarnings": totals.permission_warnings,
@@ -813,6 +885,8 @@ def _report(
         "requests": {key: requests[key] for key in ("total", "byRoute", "byStatus", "faultsInjected")},
         "syncs": _syncs(stack.runtime.syncs()),
         "stages": [dict(stage) for stage in stages],
+        # The --parameter values the run was given (the template's defaults for the rest).
+        "parameters": dict(stack.template_parameters),
     }
     if not_sent:
         report["stagesNotSent"] = list(not_sent)
@@ -994,12 +1068,12 @@ def problems(report: Mapping[str, Any]) -> list[str]:
             f"SECURITY: {len(public)} item(s) readable by anonymous users although their events did not "
             f'say "allowAnonymous": true ({", ".join(public[:5])})'
         )
-    if events["dead_lettered"]:
-        found.append(f"{events['dead_lettered']} event(s) dead-lettered")
+    if events["deadLettered"]:
+        found.append(f"{events['deadLettered']} event(s) dead-lettered")
     if validator["failed"]:
         found.append(f"{validator['failed']} push(es) FAILED validation")
     if validator["pending"]:
-        found.append(f"{validator['pending']} push(es) still pending validation")
+        found.append(_pending(validator, report["timedOut"]))
     for sync_id, sync in report.get("syncs", {}).items():
         if sync["state"] in (SyncState.FAILED, SyncState.REFUSED):
             found.append(f"full sync {sync_id!r} of {sync['scope']} {sync['state']}: {sync['reason']}")
@@ -1016,6 +1090,26 @@ def problems(report: Mapping[str, Any]) -> list[str]:
             f"{events['unaccounted']} event(s) unaccounted for (neither acknowledged nor dead-lettered)"
         )
     return found
+
+
+def _pending(validator: Mapping[str, Any], timed_out: bool) -> str:
+    """Pushes Coveo accepted and has not indexed by the end: which, and what to do."""
+    keys = [entry["subject"] for entry in validator.get("pendingKeys") or []]
+    named = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+    deadline = validator.get("deadlineSeconds")
+    text = f"{validator['pending']} push(es) still pending validation" + (f" ({named})" if named else "")
+    text += ": Coveo answered 202 and has not indexed them"
+    if deadline is not None:
+        text += (
+            f"; the validator re-pushes a push not indexed {deadline:g} s after it "
+            f"(ValidationDeadlineSeconds), up to {validator.get('maxRepushes')} times"
+        )
+    if timed_out:
+        text += (
+            "; give the run a longer --timeout (or a smaller --parameter ValidationDeadlineSeconds), "
+            "and see validator.pendingKeys in --report FILE"
+        )
+    return text
 
 
 def _timed_out(report: Mapping[str, Any]) -> str:
@@ -1051,105 +1145,6 @@ def worked_example_problems(report: Mapping[str, Any]) -> list[str]:
     return [f"{WORKED_EXAMPLE_ITEM}: {', '.join(wrong)}"] if wrong else []
 
 
-def format_report(report: Mapping[str, Any]) -> str:
-    """The report for a person: items, who can see what, dead letters, validator, requests."""
-    events, validator, requests = report["events"], report["validator"], report["requests"]
-    timings = report.get("timings") or {}
-    spent = ", ".join(f"{_PHASES[k]} {v} s" for k, v in timings.items() if k in _PHASES)
-    lines = [
-        f"Local run: {report['durationSeconds']} s" + (f" ({spent})" if spent else ""),
-        "",
-        f"Events: {events['sent']} sent, {events['acknowledged']} acknowledged "
-        f"({events['pushed']} pushed, {events['stale_skipped']} skipped as stale"
-        + (f", {events['sync_events']} sync events recorded" if events.get("sync_events") else "")
-        + f"), {events['dead_lettered']} dead-lettered",
-    ]
-    stages = report.get("stages") or []
-    if len(stages) > 1:
-        lines += ["", "Stages:"]
-        for stage in stages:
-            state = "timed out" if stage["timedOut"] else "drained and validated"
-            lines.append(
-                f"  {stage['stage']}. {stage['name']}: {stage['sent']} sent, {state} "
-                f"({stage['durationSeconds']} s)"
-            )
-        lines += [f"  not sent: {name}" for name in report.get("stagesNotSent", [])]
-    lines += ["", "Items:"]
-    for document_id, document in report["documents"].items():
-        state = "indexed" if document["indexed"] else "not indexed"
-        lines.append(
-            f"  {document_id}  {state}, version {document['version']}, ledger {document['status']}, "
-            f"permissions {document['permissionState']}"
-        )
-        shown = {k: v for k, v in document["metadata"].items() if isinstance(v, str | int | float)}
-        if shown:
-            lines.append("      " + ", ".join(f"{k}: {_short(v)}" for k, v in sorted(shown.items())))
-    if not report["documents"]:
-        lines.append("  (none)")
-    scope = report.get("accessScope")
-    if scope is not None and scope["how"] != "all":
-        lines += [
-            "",
-            f"Who can see what ({scope['checked']} of {scope['documents']} indexed items, "
-            f"{scope['how']}; public-by-accident checked on all):",
-        ]
-    else:
-        lines += ["", "Who can see what:"]
-    for document_id, users in report["access"].items():
-        allowed = [u for u, ok in users.items() if ok]
-        denied = [u for u, ok in users.items() if not ok]
-        lines.append(f"  {document_id}")
-        lines.append(f"      allowed: {', '.join(allowed) or '-'}    denied: {', '.join(denied) or '-'}")
-    if not report["access"]:
-        lines.append("  (no indexed item)")
-    if report["identities"]:
-        lines += ["", "Identities: " + ", ".join(f"{k} {v}" for k, v in report["identities"].items())]
-    if report.get("syncs"):
-        lines += ["", "Full syncs:"]
-        for sync_id, sync in report["syncs"].items():
-            expected = "?" if sync["expected"] is None else sync["expected"]
-            deleted = "" if sync["deleted"] is None else f", {sync['deleted']} deleted"
-            lines.append(
-                f"  {sync_id}  {sync['scope']}  {sync['state']}: {sync['settled']} of {expected} "
-                f"changes settled{deleted}"
-            )
-            if sync["reason"]:
-                lines.append(f"      {sync['reason']}")
-    lines += ["", f"Dead-letter queues: {len(report['dead_letters']) or 'empty'}"]
-    for dead in report["dead_letters"]:
-        lines.append(
-            f"  [{QUEUE_LABELS.get(dead['queue'], dead['queue'])}] {dead['eventId'] or '(no event id)'}"
-        )
-        lines.append(f"      {dead['reason'] or NO_REASON}")
-    lines += [
-        "",
-        f"Validator: {validator['verified']} verified, {validator['failed']} failed, "
-        f"{validator['pending']} pending, {validator['repushed']} re-pushed ({validator['runs']} run(s))",
-    ]
-    lines += [f"  FAILED {f['subject']}: {f['reason']}" for f in validator["failures"]]
-    lines += [f"  warning: {w}" for w in validator["warnings"]]
-    lines += ["", f"Coveo requests: {requests['total']}"]
-    lines += [f"  {count:5d}  {route}" for route, count in sorted(requests["byRoute"].items())]
-    if requests.get("faultsInjected"):
-        lines.append(f"  (faults injected: {requests['faultsInjected']})")
-    return "\n".join(lines)
-
-
-_PHASES = {
-    "setUpSeconds": "set-up",
-    "sendingSeconds": "sending",
-    "drainingSeconds": "draining",
-    "validatingSeconds": "validating",
-    "reportSeconds": "report",
-    "tearDownSeconds": "tear-down",
-}
-
-
-def _short(value: Any, width: int = 60) -> str:
-    text = str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 # --- starting everything ------------------------------------------------------------------------
 
 
@@ -1165,13 +1160,19 @@ def run_local(
     function_logs: TextIO | None = None,
     access_check_all_up_to: int = ACCESS_CHECK_ALL_UP_TO,
     access_sample_seed: int = ACCESS_SAMPLE_SEED,
+    started: float | None = None,
+    keep: Callable[[dict[str, Any], CountingStack], None] | None = None,
 ) -> dict[str, Any]:
     """Start moto and the emulator on free ports, provision from the template, run, report.
 
     `events`: the events, or stages of them (see `run_on_stack`). `template` defaults to
     template.yaml in the current directory (see `find_template`). The report's `durationSeconds` is
-    the wall clock of all of it, from starting the servers to stopping them; `timings` splits it."""
-    clock = _Timings()
+    the wall clock of all of it: from `started` (the command's start, `time.monotonic()`; default:
+    now) through starting the servers, the run and the report, to stopping them; `timings` splits it
+    (`startSeconds`: what came before the servers). With `keep`, it is called with the report and
+    the stack once the report is made, before anything stops (`coveo-push local --keep` serves the
+    stack until it returns); the report's clock then ends with the report."""
+    clock = _Timings(started)
     template = find_template(template)
     # The web stacks load here, not at import: `coveo-push --help` stays fast.
     from aws_simulator.cloudformation import provision_from_template
@@ -1179,6 +1180,8 @@ def run_local(
     from coveo_emulator.config import EmulatorConfig
     from coveo_emulator.server import EmulatorServer
 
+    if started is not None:
+        clock.lap("start")
     api_key = _new_api_key()
     config = EmulatorConfig(api_key=api_key, processing_delay_s=processing_delay_s)
     with MotoServer() as aws, EmulatorServer(config) as coveo:
@@ -1198,7 +1201,10 @@ def run_local(
             access_check_all_up_to=access_check_all_up_to,
             access_sample_seed=access_sample_seed,
             timings=clock,
+            keep=keep,
         )
+        if keep is not None:
+            return report
     clock.lap("tearDown")
     report["durationSeconds"] = round(clock.total(), 1)
     report["timings"] = clock.report()
@@ -1213,19 +1219,31 @@ def _new_api_key() -> str:
 
 
 def run(args: argparse.Namespace, *, demo: bool = False) -> int:
+    """`coveo-push local` and `coveo-push demo`. Exit status: 0 the run is OK, 1 it is not (or the
+    run itself broke: a report says why), 2 the command line or an input file is wrong."""
+    started = getattr(args, "started", None)
     try:
         template = find_template(args.template)
+        parameters = _parameters(template, [] if demo else args.parameter)
         events: Sequence[Any] | Sequence[Stage] = (
             _events_of(load_stages(args.events))
             if not demo and args.events
             else worked_example(template.parent)
         )
         faults = json.loads(args.faults.read_text(encoding="utf-8")) if not demo and args.faults else None
-        parameters = dict(_parameter(text) for text in ([] if demo else args.parameter))
     except (OSError, ValueError) as exc:  # no template, unreadable file (OSError); bad JSON (ValueError)
         print(f"coveo-push: {exc}", file=sys.stderr)
         return 2
     keep_logs = args.function_logs.open("w", encoding="utf-8") if args.function_logs else None
+    shown: list[int] = []  # the exit status, once the report is out (with --keep, before serving)
+
+    def show(report: dict[str, Any], stack: CountingStack | None = None) -> None:
+        shown.append(_show(report, args, demo))
+        if stack is not None:
+            from .keep import serve_until_interrupted
+
+            serve_until_interrupted(stack, out=sys.stdout, function_logs=logs)
+
     with keep_logs or contextlib.nullcontext() as logs:
         try:
             report = run_local(
@@ -1237,29 +1255,48 @@ def run(args: argparse.Namespace, *, demo: bool = False) -> int:
                 parameters=parameters,
                 progress=None if args.quiet else sys.stderr,
                 function_logs=logs,
+                started=started,
+                keep=show if getattr(args, "keep", False) else None,
             )
-        except ValueError as exc:  # e.g. fault rules the emulator refused, a bad --parameter
+        except ValueError as exc:  # e.g. fault rules the emulator refused
             if isinstance(exc, ValidationError):  # a model refusing data deep in the run is a defect
                 return _defect(exc, args)
             print(f"coveo-push: {exc}", file=sys.stderr)
             return 2
         except Exception as exc:  # a defect: still leave a report that says so, and why
             return _defect(exc, args)
+    return shown[0] if shown else _show(report, args, demo)
+
+
+def _parameters(template: Path, texts: Sequence[str]) -> dict[str, str]:
+    """`--parameter` values checked against the template (ParameterError names the parameter);
+    a note on stderr for each one the local run does not read."""
+    if not texts:
+        return {}
+    declared = load_template(template)
+    parameters = parse_parameters(texts, declared)
+    for name, note in no_local_effect(declared, parameters).items():
+        print(f"coveo-push: note: --parameter {name} has no effect in a local run: {note}", file=sys.stderr)
+    return parameters
+
+
+def _show(report: dict[str, Any], args: argparse.Namespace, demo: bool) -> int:
+    """Write the JSON report, print the summary (or all of it) and the verdict; the exit status."""
     if demo:
         report["problems"] += worked_example_problems(report)
         report["ok"] = not report["problems"]
     if args.report:
         args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if not args.quiet:
-        print(format_report(report))
+        print(format_report(report, verbose=getattr(args, "verbose", False)))
         print()
     if report["ok"]:
         what = (
             "the worked example landed: item indexed, alice and david allowed, bob denied" if demo else "OK"
         )
-        print(f"Result: {what}; nothing dead-lettered, every push VERIFIED.")
+        print(f"Result: {what}; nothing dead-lettered, every push VERIFIED.", flush=True)
         return 0
-    print("Result: NOT OK: " + "; ".join(report["problems"]) + ".")
+    print("Result: NOT OK: " + "; ".join(report["problems"]) + ".", flush=True)
     return 1
 
 
@@ -1281,10 +1318,3 @@ def _defect(exc: BaseException, args: argparse.Namespace) -> int:
         args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"Result: NOT OK: {problem}.")
     return 1
-
-
-def _parameter(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise ValueError(f"--parameter {text!r}: expected NAME=VALUE")
-    return name.strip(), value.strip()

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from coveo_emulator.cli import add_arguments as add_emulator_arguments
+
+# When the command began (its imports above are light): `coveo-push local` reports its wall clock
+# from here, not from when its servers started.
+STARTED = time.monotonic()
 
 # The commands' modules load boto3, moto and the connector (about a second): they are imported
 # only when their command runs, so the arguments are declared here.
@@ -70,8 +76,22 @@ def _add_local_arguments(parser: argparse.ArgumentParser, *, demo: bool = False)
         metavar="S",
         help="stop draining and validating after this long, and say so (default: %(default)s)",
     )
-    parser.add_argument(
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
         "--quiet", action="store_true", help="no progress and no readable report, only the verdict"
+    )
+    output.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print every item, access check, identity, dead letter and failure, not a summary "
+        "(--report FILE always has everything)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="after the report, keep moto, the emulator, the pollers and the validator running, and "
+        "print the endpoints and `export` lines for `coveo-push failures`, `syncs` and `redrive`; "
+        "Ctrl-C stops them",
     )
     parser.add_argument(
         "--function-logs",
@@ -91,7 +111,9 @@ def _add_local_arguments(parser: argparse.ArgumentParser, *, demo: bool = False)
             action="append",
             default=[],
             metavar="NAME=VALUE",
-            help="template parameter override, e.g. MaximumBatchingWindowInSeconds=0 (repeatable)",
+            help="a template parameter, e.g. AllowPublicItems=true (repeatable); checked against the "
+            "template's declaration (Type, AllowedValues, MinValue, MaxValue, AllowedPattern, MinLength, "
+            "MaxLength): a wrong one exits 2",
         )
 
 
@@ -179,7 +201,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command in ("local", "demo"):
         from .local_run import run as run_local
 
-        return run_local(args, demo=args.command == "demo")
+        args.started = STARTED
+        code = run_local(args, demo=args.command == "demo")
+        if argv is None:  # the process's own command line: it exits next
+            # Python's last collection over everything the run loaded (moto, boto3, the servers)
+            # takes about a second that "Local run: N s" would not show; frozen objects skip it.
+            gc.freeze()
+        return code
     elif args.command == "failures":
         from .operator import run_failures
 

@@ -15,7 +15,8 @@ from coveo_push_cli.main import main
 
 ITEM = "file://folder/mytext.txt"
 SINGLE_PUSH = "PUT /push/v1/organizations/{organizationId}/sources/{sourceId}/documents"
-FAST = ["--parameter", "MaximumBatchingWindowInSeconds=0"]  # tests do not wait to fill batches
+# Tests wait as little as the template allows to fill batches (its MinValue: 0 would be refused).
+FAST = ["--parameter", "MaximumBatchingWindowInSeconds=1"]
 
 
 def test_worked_example_lands_and_the_report_says_so(
@@ -32,16 +33,16 @@ def test_worked_example_lands_and_the_report_says_so(
         "sent": 5,
         "acknowledged": 5,
         "pushed": 5,
-        "stale_skipped": 0,
-        "sync_events": 0,
-        "dead_lettered": 0,
+        "staleSkipped": 0,
+        "syncEvents": 0,
+        "deadLettered": 0,
         "unaccounted": 0,
     }
     document = report["documents"][ITEM]
     assert (document["indexed"], document["version"], document["permissionState"]) == (True, 1, "VALID")
     assert document["metadata"]["author"] == "Alice Smith"
     assert report["access"][ITEM] == {"alice": True, "bob": False, "david": True}
-    assert report["dead_letters"] == []
+    assert report["deadLetters"] == []
     assert {k: report["validator"][k] for k in ("verified", "failed", "pending")} == {
         "verified": 5,
         "failed": 0,
@@ -66,12 +67,12 @@ def test_bad_input_is_dead_lettered_with_reasons_while_the_rest_lands(stack: Loc
 
     report = run_on_stack(stack, events, timeout_s=30)
 
-    reasons = {d["eventId"]: d["reason"] for d in report["dead_letters"]}
+    reasons = {d["eventId"]: d["reason"] for d in report["deadLetters"]}
     assert reasons["bad-type-1"].startswith("unknown event type 'item.moved'")
     assert reasons[None].startswith("message body is not JSON")
     events_count = report["events"]
-    assert (events_count["sent"], events_count["dead_lettered"], events_count["stale_skipped"]) == (8, 2, 1)
-    assert events_count["sent"] == events_count["acknowledged"] + events_count["dead_lettered"]
+    assert (events_count["sent"], events_count["deadLettered"], events_count["staleSkipped"]) == (8, 2, 1)
+    assert events_count["sent"] == events_count["acknowledged"] + events_count["deadLettered"]
     document = report["documents"][ITEM]
     assert (document["indexed"], document["version"]) == (True, 2)
     assert document["metadata"]["title"] == "My text, second edition"
@@ -89,10 +90,10 @@ def test_a_wrong_api_key_retries_every_event_into_the_dlq_and_each_counts_once(s
 
     report = run_on_stack(stack, worked_example(), timeout_s=30)
 
-    assert report["events"]["sent"] == report["events"]["dead_lettered"] == 5
+    assert report["events"]["sent"] == report["events"]["deadLettered"] == 5
     assert (report["events"]["acknowledged"], report["events"]["unaccounted"]) == (0, 0)
-    assert {d["errorKind"] for d in report["dead_letters"]} == {"retries-exhausted"}
-    for letter in report["dead_letters"]:
+    assert {d["errorKind"] for d in report["deadLetters"]} == {"retries-exhausted"}
+    for letter in report["deadLetters"]:
         assert "gave up after 5 deliveries" in letter["reason"] and "401" in letter["reason"], letter
     assert format_report(report).count(local_run.NO_REASON) == 0
     assert report["documents"] == {}
@@ -119,7 +120,12 @@ def test_faults_file_is_honoured_and_a_lost_push_times_out(
     assert ITEM not in report["documents"]  # ... and never indexed it
     assert (report["validator"]["verified"], report["validator"]["pending"]) == (4, 1)
     assert report["timedOut"] is True
-    assert "timed out before validation ended" in capsys.readouterr().out
+    # The run says which push is pending, and what to do about it.
+    assert [entry["subject"] for entry in report["validator"]["pendingKeys"]] == [ITEM]
+    out = capsys.readouterr().out
+    assert "timed out before validation ended" in out
+    assert f"1 push(es) still pending validation ({ITEM})" in out
+    assert "give the run a longer --timeout" in out
 
 
 @pytest.mark.parametrize(

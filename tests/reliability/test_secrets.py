@@ -183,7 +183,7 @@ def test_the_local_report_never_holds_the_key(
         "stdout": output.out,
         "stderr": output.err,
     }
-    assert report["events"]["sent"] == len(workload.events) + 1 and report["dead_letters"]
+    assert report["events"]["sent"] == len(workload.events) + 1 and report["deadLetters"]
     assert leaks(local_api_key, texts) == []
 
 
