@@ -75,7 +75,8 @@ LEFT_OUT = [
     "change is VERIFIED at the first run.",
     "Re-pushes and updates of documents already in the ledger: every bench change is a new key, so "
     "no claim replaces an existing row (which bills the whole row and may move index entries).",
-    "X-Ray traces (Tracing: Active), data transfer, the dead-letter queues, SNS notifications, and "
+    "X-Ray traces (the TracingMode parameter: PassThrough by default, which samples nothing itself; "
+    "Active bills X-Ray per trace), data transfer, the dead-letter queues, SNS notifications, and "
     "DynamoDB's TTL deletes (AWS bills them no write units).",
     "Storage is the run's rows kept for their TTL as if every change were a new key: updates of the "
     "same key overwrite one row, so this is an upper bound for them.",

@@ -72,6 +72,7 @@ class InMemoryLedger:
             repushes=repushes,
             failure_reason=reason,
             checked_at_ms=checked,
+            event_time_ms=accepted.event_time_ms,
         )
 
     def get(self, key: str) -> Row | None:

@@ -24,7 +24,9 @@ def claim(key: str, version: int, ordering: int, attempts: int = 1) -> Claim:
     )
 
 
-def accepted(c: Claim, pushed_at_ms: int = 1_000, *, file_id: str | None = "file-1") -> Accepted:
+def accepted(
+    c: Claim, pushed_at_ms: int = 1_000, *, file_id: str | None = "file-1", event_time_ms: int | None = 400
+) -> Accepted:
     return Accepted(
         key=c.key,
         version=c.version,
@@ -38,6 +40,7 @@ def accepted(c: Claim, pushed_at_ms: int = 1_000, *, file_id: str | None = "file
         attempts=c.attempts,
         change=b"stored change",
         expires_at=2_000_000_000,
+        event_time_ms=event_time_ms,
     )
 
 
@@ -125,6 +128,21 @@ def an_accepted_push_is_readable_with_what_the_validator_needs(ledger: Ledger, p
     )
     assert (row.pushed_at_ms, row.file_id, row.change) == (1_234, "file-9", b"stored change")
     assert (row.repushes, row.failure_reason, row.checked_at_ms) == (0, None, None)
+    assert row.event_time_ms == 400  # the event's time, for freshness: event → pushed → indexed
+
+
+def an_event_time_is_read_back_as_given_or_as_none(ledger: Ledger, p: str) -> None:
+    """Per change, also in one batch: each row gets its own event's time, None where it had none."""
+    timed, untimed = claim(f"{p}t", 1, 10), claim(f"{p}u", 1, 10)
+    ledger.claim_many([timed, untimed])
+    ledger.record_accepted([accepted(timed, event_time_ms=123), accepted(untimed, event_time_ms=None)])
+    assert ledger.get(f"{p}t").event_time_ms == 123  # type: ignore[union-attr]
+    assert ledger.get(f"{p}u").event_time_ms is None  # type: ignore[union-attr]
+    rows = ledger.rows_with_status(Status.ACCEPTED).rows
+    assert {r.key: r.event_time_ms for r in rows if r.key.startswith(p)} == {
+        f"{p}t": 123,
+        f"{p}u": None,
+    }
 
 
 def an_acceptance_of_a_superseded_claim_leaves_the_newer_claim(ledger: Ledger, p: str) -> None:
@@ -327,6 +345,7 @@ SCENARIOS: tuple[Callable[[Ledger, str], None], ...] = (
     a_redelivery_of_an_unpushed_claim_is_claimed_again_with_a_higher_ordering_id,
     claims_of_several_keys_get_their_own_answers_in_order,
     an_accepted_push_is_readable_with_what_the_validator_needs,
+    an_event_time_is_read_back_as_given_or_as_none,
     an_acceptance_of_a_superseded_claim_leaves_the_newer_claim,
     an_acceptance_with_another_ordering_id_leaves_the_row,
     a_re_push_accepted_without_a_file_or_a_stored_change_drops_the_old_ones,

@@ -411,6 +411,14 @@ ALARMS: dict[str, tuple[str, str, str, Any, Any]] = {
         "validate_pushes",
         {"Ref": "PendingAgeAlarmSeconds"},
     ),
+    # The p95 of event time to indexed per validator run (tests/template/test_freshness.py).
+    "IndexBehindAlarm": (
+        NAMESPACE,
+        "EventToIndexedP95Seconds",
+        "service",
+        "validate_pushes",
+        {"Ref": "FreshnessAlarmSeconds"},
+    ),
     # One ended full sync is one datapoint of 1 (tests/template/test_template_sync.py).
     "SyncFailedAlarm": (NAMESPACE, "SyncsFailed", "service", "validate_pushes", 1),
     "SyncRefusedAlarm": (NAMESPACE, "SyncsRefused", "service", "validate_pushes", 1),
@@ -500,10 +508,14 @@ class _EmptyPipeline:
 
 
 class _IdleValidator:
+    """A quiet run that verified one change: the freshness metrics are emitted only then."""
+
     def run(self, remaining_s: Callable[[], float]) -> Any:
+        from connector.domain.freshness import FreshnessSample
         from connector.domain.validator import ValidationReport
 
-        return ValidationReport()
+        verified = FreshnessSample(pushed_at_ms=2_000, indexed_at_ms=9_000, event_time_ms=1_000)
+        return ValidationReport(verified=1, freshness=[verified])
 
 
 @pytest.fixture

@@ -116,3 +116,26 @@ def test_only_the_literal_true_in_the_stored_event_declares_an_item_public() -> 
         coerced = {**public, "data": {"document": {"permissions": [{"allowAnonymous": value}]}}}
         assert declared_public_in(packed(coerced)) is False
     assert declared_public_in(None) is False
+
+
+def test_the_events_time_is_kept_so_a_re_push_measures_freshness_from_the_event() -> None:
+    """Epoch ms, exact (no float on the way), through the bytes, the change and a redrive body."""
+    event = {**EVENTS[0], "time": "2026-11-30T10:00:00.123Z"}
+    change = change_of(event)
+    assert change.time_ms == 1_796_032_800_123
+    stored = StoredChange.decode(StoredChange.of(change).encode())
+    assert stored.time_ms == change.time_ms
+    assert stored.to_change(provider_id=wx.PROVIDER_ID).time_ms == change.time_ms
+    body = json.loads(stored.to_event_json("coveo-push/validator"))
+    assert body["time"] == "2026-11-30T10:00:00.123Z"
+    assert parse_message(json.dumps(body), provider_id=wx.PROVIDER_ID).time_ms == change.time_ms
+    # An event without a time stores none, and reads back as none.
+    untimed = StoredChange.decode(StoredChange.of(change_of(EVENTS[0])).encode())
+    assert untimed.time_ms is None and "time" not in json.loads(untimed.to_event_json("s"))
+
+
+def test_a_time_that_is_not_epoch_milliseconds_is_unreadable() -> None:
+    document = {"id": "e", "type": "item.deleted", "version": 1, "data": {"documentId": "file://a"}}
+    for bad in ("2026-11-30T10:00:00Z", 1.5, True):
+        with pytest.raises(UnreadableStoredChange, match="time"):
+            StoredChange.decode(packed({**document, "time": bad}))

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from connector.domain.freshness import FreshnessSample
 from connector.domain.ledger import Accepted, Claim, ClaimResult, Row, Status
 from connector.domain.pipeline import BatchReport, Disposition, Outcome, Repush
 from connector.domain.validator import (
@@ -208,7 +209,9 @@ def test_a_quiet_run_reports_exactly_what_it_did() -> None:
     item(ledger, "file://a")
     reader.entries = [log("file://a", "INDEXING", "COMPLETED", T0 + 1_000)]
     report = validator(ledger, reader).run()
-    assert report == ValidationReport(verified=1, logs_api_calls=2, coveo_requests=4)
+    # The one verified push, its times (no event time: the row was recorded without one).
+    fresh = [FreshnessSample(pushed_at_ms=T0, indexed_at_ms=T0 + 1_000)]
+    assert report == ValidationReport(verified=1, logs_api_calls=2, coveo_requests=4, freshness=fresh)
     assert status(ledger, "item#file://a") == (Status.VERIFIED, None)
     assert reader.permission_calls == [("idx", "file://a")]
 

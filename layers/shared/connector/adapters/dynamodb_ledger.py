@@ -13,7 +13,7 @@ Items of the table (one partition key, `pk`):
   `pending` lists the work, spread over PARTS partition key values (each container deals its
   batches' parts round the shards), oldest first in each.
 - **entries** in S3 (`S3LedgerEntries`): per accepted change its subject, event id, operation,
-  push time, file ids and stored change, one object per acceptance.
+  event time, push time, file ids and stored change, one object per acceptance.
 
 A head whose slot its part accepted is ACCEPTED, VERIFIED once verified. A FAILED head carries its
 reason and `queue = failed#<shard>`, which `coveo-push failures` reads. Every count and the reasons
@@ -850,6 +850,7 @@ def _entry(record: Accepted, slot: _Slot) -> dict[str, Any]:
         "subject": record.subject,
         "attempts": record.attempts,
         "pushedAt": record.pushed_at_ms,
+        "eventTime": record.event_time_ms,
         "fileId": record.file_id,
         "change": base64.b64encode(record.change).decode() if record.change is not None else None,
     }
@@ -876,4 +877,5 @@ def _row(head: dict[str, Any], slot: _Slot, part: dict[str, Any], entry: dict[st
         repushes=int(head.get("repushes", {}).get("N", "0")),
         failure_reason=head["failureReason"]["S"] if "failureReason" in head else None,
         checked_at_ms=int(checked["N"]) if checked else None,
+        event_time_ms=entry.get("eventTime"),  # absent from entries written before it was kept
     )

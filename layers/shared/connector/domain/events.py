@@ -138,6 +138,8 @@ class Change:
     data: dict[str, Any] = field(compare=False, repr=False)  # the event's data, kept for re-pushes
     stored: bytes | None = field(default=None, compare=False, repr=False)  # compressed, for the ledger
     sync_id: str | None = None  # data.syncId: the full sync this change belongs to
+    # The event's `time` in epoch ms (None when it gave none): where freshness is measured from.
+    time_ms: int | None = field(default=None, compare=False)
 
     @property
     def kind(self) -> Kind:
@@ -369,6 +371,7 @@ def parse_change(event: CloudEvent, *, provider_id: str) -> Change:
             payload=ItemDelete(document_id, data.delete_children),
             data=event.data,
             sync_id=_check_sync_id(data.sync_id, "data.syncId"),
+            time_ms=_time_ms(event),
         )
     if event.type in SYNC_TYPES:
         return _sync_event(event)
@@ -398,6 +401,7 @@ def _sync_event(event: CloudEvent) -> Change:
         payload=payload,
         data=event.data,
         sync_id=sync_id,
+        time_ms=_time_ms(event),
     )
 
 
@@ -472,6 +476,7 @@ def _item_upserted(event: CloudEvent) -> Change:
         payload=ItemUpsert(document_id, body, data.content_ref),
         data=event.data,
         sync_id=_check_sync_id(data.sync_id, "data.syncId"),
+        time_ms=_time_ms(event),
     )
 
 
@@ -515,6 +520,7 @@ def _identity_change(event: CloudEvent, provider_id: str) -> Change:
         payload=payload,
         data=event.data,
         sync_id=_check_sync_id(envelope.sync_id, "data.syncId"),
+        time_ms=_time_ms(event),
     )
 
 
@@ -562,6 +568,10 @@ def _check_document_id(document_id: str) -> str:
             f"data.documentId {shown} names no item: it has a scheme but an empty authority and path"
         )
     return document_id
+
+
+def _time_ms(event: CloudEvent) -> int | None:
+    return None if event.time is None else (event.time - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _version(version: int | None, event: CloudEvent) -> int:

@@ -78,6 +78,9 @@ class Accepted:
     attempts: int
     change: bytes | None  # zlib-compressed JSON of the event data; None when too large to keep
     expires_at: int  # epoch seconds (DynamoDB TTL)
+    # The event's time (epoch ms; None when it had none): kept with the push time, in the entries
+    # (S3), not in the table, so freshness costs no write unit.
+    event_time_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class Row:
     repushes: int = 0
     failure_reason: str | None = None
     checked_at_ms: int | None = None
+    event_time_ms: int | None = None  # the event's time; None when it had none, or an older entry
 
 
 @dataclass(frozen=True)

@@ -697,6 +697,7 @@ class Pipeline:
                 attempts=claim.attempts,
                 change=change.stored,
                 expires_at=now // 1000 + self.settings.ledger_ttl_days * 24 * 3600,
+                event_time_ms=change.time_ms,
             )
             for _, change, claim in entries
         ]

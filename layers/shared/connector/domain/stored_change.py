@@ -1,7 +1,8 @@
 """What the ledger keeps of a pushed change, so the validator and the operator can push it again.
 
-The one place that writes and reads those bytes: the event's id, type, version and data as compact
-JSON, zlib-compressed. A re-push turns them back into a `Change` through the event contract's own
+The one place that writes and reads those bytes: the event's id, type, version, data and time (epoch
+ms, when the event had one: a re-push keeps measuring freshness from it) as compact JSON,
+zlib-compressed. A re-push turns them back into a `Change` through the event contract's own
 validation (`parse_change`), never through a message body.
 """
 
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import strict_json
@@ -27,13 +29,16 @@ class StoredChange:
     event_type: str
     version: int
     data: dict[str, Any]
+    time_ms: int | None = None  # the event's time; None when it had none (or was stored before)
 
     @classmethod
     def of(cls, change: Change) -> StoredChange:
-        return cls(change.event_id, change.event_type, change.version, change.data)
+        return cls(change.event_id, change.event_type, change.version, change.data, change.time_ms)
 
     def encode(self) -> bytes:
         document = {"id": self.event_id, "type": self.event_type, "version": self.version, "data": self.data}
+        if self.time_ms is not None:
+            document["time"] = self.time_ms
         return zlib.compress(json.dumps(document, separators=(",", ":"), allow_nan=False).encode())
 
     @classmethod
@@ -50,7 +55,10 @@ class StoredChange:
             raise UnreadableStoredChange("stored change lacks its event's id, type or data")
         if type(version) is not int:
             raise UnreadableStoredChange("stored change has no integer version")
-        return cls(event_id, event_type, version, data)
+        time_ms = value.get("time")
+        if time_ms is not None and type(time_ms) is not int:
+            raise UnreadableStoredChange("stored change has a time that is not epoch milliseconds")
+        return cls(event_id, event_type, version, data, time_ms)
 
     def to_change(self, *, provider_id: str) -> Change:
         """The change again, validated by the same contract as when it arrived (`InvalidEvent` if
@@ -62,7 +70,8 @@ class StoredChange:
             time=None,
             data={**self.data, "version": self.version},
         )
-        return parse_change(event, provider_id=provider_id)
+        # The version is written out, so the time decides nothing here: it is carried as it came.
+        return replace(parse_change(event, provider_id=provider_id), time_ms=self.time_ms)
 
     def to_event_json(self, source: str) -> str:
         """As a CloudEvent body, for where a re-push must be sent as a message: its dead letter, which
@@ -74,6 +83,9 @@ class StoredChange:
             "type": self.event_type,
             "data": {**self.data, "version": self.version},
         }
+        if self.time_ms is not None:
+            moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=self.time_ms)
+            event["time"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         return json.dumps(event, separators=(",", ":"), allow_nan=False)
 
     def declared_public(self) -> bool:

@@ -30,12 +30,14 @@ from coveo_push_api.models.identities import MEMBER_HOLDING_TYPES
 
 from ..ports import CoveoReader, ValidationLedger
 from .events import IDENTITY_UPSERTED, ITEM_DELETED, Kind, identity_body_fields
+from .freshness import FreshnessSample
 from .ledger import Row, Status
 from .pipeline import Disposition, Outcome, Pipeline, Repush
 from .stored_change import StoredChange, UnreadableStoredChange, declared_public_in
 from .sync_closing import SyncCloser
 
 LOGS_WINDOW = timedelta(days=7)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 REPUSH_BUDGET_S = 300.0
 # Coveo's rejections that a later push fixes by itself: the identity arrives, a transient fault
 # clears. Its log entries and cache errors carry no error code, only text: that text is read here,
@@ -83,6 +85,7 @@ class Verdict:
     status: Status  # VERIFIED or FAILED
     reason: str = ""
     retriable: bool = False
+    indexed_at_ms: int | None = None  # VERIFIED: when Coveo's log says it indexed the push
 
 
 @dataclass
@@ -105,6 +108,8 @@ class ValidationReport:
     coveo_requests: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
+    # Per change this run verified: event time → pushed → indexed (`freshness.Freshness.of` sums up).
+    freshness: list[FreshnessSample] = field(default_factory=list)
 
 
 @dataclass
@@ -182,6 +187,7 @@ class Validator:
             elif verdict.status is Status.VERIFIED:
                 if self.ledger.mark(row, Status.VERIFIED, reason=None, now_ms=now):
                     report.verified += 1
+                    _note_freshness(report, row, verdict.indexed_at_ms, now)
                     verified.append(row)
             else:
                 self._failed(row, verdict.reason, now, report, retriable=verdict.retriable)
@@ -227,7 +233,9 @@ class Validator:
             entity = self.coveo.get_security_cache_entity(self.settings.provider_id, name, identity_type)
         except CoveoNotFoundError as error:
             if row.operation == "identity.deleted":
-                self._verified(row, now, report)  # the cache never had it: nothing is left to see
+                # The cache never had it, or no longer has it: nothing is left to see, and no time
+                # of Coveo's says when it went (the run's time stands for it).
+                self._verified(row, now, report, indexed_at_ms=None)
             else:
                 self._pending(row, now, report, f"security cache does not know the identity: {error}")
             return
@@ -236,6 +244,7 @@ class Validator:
             self._pending(row, now, report, f"security cache unavailable: {error}")
             return
         state = str(entity.state)
+        updated = _epoch_ms(entity.last_update_date)
         if state == "IN_ERROR":
             report.identities_in_error += 1
             detail = entity.last_update_error_detail or entity.last_update_result or "no detail"
@@ -244,7 +253,7 @@ class Validator:
             )
         elif state == "DISABLED":
             if row.operation == "identity.deleted":
-                self._verified(row, now, report)
+                self._verified(row, now, report, indexed_at_ms=updated)
             else:
                 self._failed(
                     row,
@@ -254,7 +263,6 @@ class Validator:
                     retriable=False,
                 )
         elif state == "UP_TO_DATE":
-            updated = _epoch_ms(entity.last_update_date)
             if row.operation == "identity.deleted":
                 # A delete disables: an identity still up to date has not seen it (yet).
                 self._pending(row, now, report, "the identity is not DISABLED in the security cache")
@@ -264,7 +272,7 @@ class Validator:
             elif (difference := self._members_differ(row, name, identity_type, report)) is not None:
                 self._pending(row, now, report, difference)
             else:
-                self._verified(row, now, report)
+                self._verified(row, now, report, indexed_at_ms=updated)
         else:
             self._pending(row, now, report, f"security cache state {state}")
 
@@ -306,9 +314,10 @@ class Validator:
 
     # --- outcomes -----------------------------------------------------------------------------------
 
-    def _verified(self, row: Row, now: int, report: ValidationReport) -> None:
+    def _verified(self, row: Row, now: int, report: ValidationReport, *, indexed_at_ms: int | None) -> None:
         if self.ledger.mark(row, Status.VERIFIED, reason=None, now_ms=now):
             report.verified += 1
+            _note_freshness(report, row, indexed_at_ms, now)
 
     def _pending(self, row: Row, now: int, report: ValidationReport, why: str) -> None:
         age_s = (now - row.pushed_at_ms) / 1000
@@ -486,8 +495,23 @@ def _item_verdict(row: Row, entries: list[LogEntry]) -> Verdict | None:
             )
     for entry in ours:
         if entry.task == "INDEXING" and entry.result in ("COMPLETED", "WARNING"):
-            return Verdict(Status.VERIFIED)
+            return Verdict(Status.VERIFIED, indexed_at_ms=_ms(entry.datetime))
     return None
+
+
+def _note_freshness(report: ValidationReport, row: Row, indexed_at_ms: int | None, now: int) -> None:
+    """A verified change's times. Where Coveo gave no indexing time, or one before the push (it is
+    about an earlier one), the run's time stands for it: later than the truth by at most the
+    processing delay plus one validator period."""
+    observed = indexed_at_ms is None or indexed_at_ms < row.pushed_at_ms
+    report.freshness.append(
+        FreshnessSample(
+            pushed_at_ms=row.pushed_at_ms,
+            indexed_at_ms=now if observed or indexed_at_ms is None else indexed_at_ms,
+            event_time_ms=row.event_time_ms,
+            indexed_observed=observed,
+        )
+    )
 
 
 def _ordering_id(entry: LogEntry) -> int | None:
@@ -515,6 +539,12 @@ def _duration(seconds: float) -> str:
 
 def _dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _ms(moment: datetime) -> int:
+    if moment.tzinfo is None:  # Coveo's times are UTC, whether they say so or not
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _count_failure(report: ValidationReport, row: Row, reason: str, repushes: int) -> None:
