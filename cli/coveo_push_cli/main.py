@@ -11,6 +11,8 @@ from pathlib import Path
 
 from coveo_emulator.cli import add_arguments as add_emulator_arguments
 
+from . import producer_args
+
 # When the command began (its imports above are light): `coveo-push local` reports its wall clock
 # from here, not from when its servers started.
 STARTED = time.monotonic()
@@ -41,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_failures_arguments(parsers["failures"])
     _add_syncs_arguments(parsers["syncs"])
     _add_redrive_arguments(parsers["redrive"])
+    producer_args.add_commands(sub)  # send, sync
     return parser
 
 
@@ -220,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .operator import run_redrive
 
         return run_redrive(args)
+    elif args.command in ("send", "sync"):
+        return producer_args.run(args)
     return 0
 
 
