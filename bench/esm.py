@@ -70,7 +70,9 @@ class _Timed:
             try:
                 return value(*args, **kwargs)
             finally:
-                self._clock[self._name] += time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                self._clock[self._name] += elapsed
+                self._clock[f"{self._name}.{attribute}"] += elapsed
                 self._calls[f"{self._name}.{attribute}"] += 1
 
         return timed
@@ -167,6 +169,11 @@ def instance(connection: Any, spec: dict[str, Any]) -> None:
                 "coveo_http_requests": http.requests - requests_before,
                 "coveo_requests_sent": pipeline.coveo.requests_sent - sent_before,
                 "ledger_wait_s": waits["ledger"],
+                "ledger_wait_by_method_s": {
+                    name.split(".", 1)[1]: seconds
+                    for name, seconds in waits.items()
+                    if name.startswith("ledger.")
+                },
                 "other_aws_wait_s": waits["content"] + waits["dead_letters"],
                 "aws_calls": dict(Counter(counter.calls) - calls_before),
             }
@@ -358,6 +365,7 @@ def _result(
         "handler_cpu_seconds": total("cpu_s"),
         "coveo_wait_seconds": total("coveo_wait_s"),
         "ledger_wait_seconds": total("ledger_wait_s"),
+        "ledger_wait_seconds_by_method": _sum_dicts(r["ledger_wait_by_method_s"] for r in results),
         "other_aws_wait_seconds": total("other_aws_wait_s"),
         "coveo_requests_sent": int(total("coveo_requests_sent")),
         "coveo_http_requests_timed": int(total("coveo_http_requests")),

@@ -192,6 +192,12 @@ def time_per_1000(run: dict[str, Any], profiled: dict[str, Any] | None) -> dict[
         "handler_s": per_1000(handler, items),
         "coveo_wait_s": per_1000(coveo, items),
         "ledger_wait_s": per_1000(ledger, items),
+        "ledger_wait_by_method_s": {
+            method: per_1000(seconds, items)
+            for method, seconds in sorted(
+                run.get("ledger_wait_seconds_by_method", {}).items(), key=lambda kv: kv[1], reverse=True
+            )
+        },
         "other_aws_wait_s": per_1000(other_aws, items),
         "handler_rest_s": per_1000(handler - coveo - ledger - other_aws, items),
         "handler_cpu_s": per_1000(run["handler_cpu_seconds"], items),

@@ -223,6 +223,12 @@ def latency_table(scenario: dict[str, Any] | None) -> list[str]:
             f"  event source mapping (local, not the function): gather {budget['mapping_gather_s']:.3f},"
             f" settle {budget['mapping_settle_s']:.3f}; moto CPU {budget.get('moto_cpu_s', 0):.3f}",
         ]
+        by_method = budget.get("ledger_wait_by_method_s") or {}
+        if by_method:
+            lines.append(
+                "  ledger wait by call: "
+                + ", ".join(f"{name} {seconds:.3f}" for name, seconds in by_method.items())
+            )
         for rank, top in enumerate(budget.get("top_cpu_consumers") or [], 1):
             lines.append(
                 f"  CPU #{rank}: {top['cpu_s']:.3f} s ({top['share']:.0%} of profiled CPU) {top['consumer']}"

@@ -36,7 +36,7 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -725,6 +725,189 @@ def _install_validation() -> None:
     _replace(DepthFirstTraverser, "traverse", _traverse)
 
 
+# --- DynamoDB: a simple update expression validated once per shape of its values -------------------
+# The seven walkers after the structural checks put each :value in (a DDBTypedValue of its
+# DynamoType), resolve #names and item paths, evaluate functions and arithmetic, then check key
+# attributes' types and emptiness. For an expression of only `SET name = :value` and `REMOVE name`
+# actions on top-level names, nothing of that reads the item: a target path is only checked to be
+# creatable, which a top-level name always is; there is no function, operator or value path. The
+# result is then the parsed tree with each :value's DynamoType in, and it passes or fails by the
+# values' types and emptiness only. So once moto's own walkers validated such an expression for
+# (its string, names, the table's keys and attribute types, each :value's type and emptiness), the
+# same shape gets a copy of that validated tree with this call's values in. A failure is never
+# kept; anything else (nested paths, functions, ADD, DELETE, a :value missing) goes to moto.
+
+_SIMPLE_NODES = frozenset(
+    {
+        "UpdateExpression",
+        "UpdateExpressionSetClause",
+        "UpdateExpressionSetActions",
+        "UpdateExpressionSetAction",
+        "UpdateExpressionRemoveClause",
+        "UpdateExpressionRemoveActions",
+        "UpdateExpressionRemoveAction",
+        "UpdateExpressionPath",
+        "ExpressionAttribute",
+        "ExpressionAttributeName",
+        "UpdateExpressionValue",
+        "ExpressionAttributeValue",
+    }
+)
+_simple_placeholders: dict[str, tuple[str, ...] | None] = {}  # expression string -> its :values
+_validated_trees: dict[tuple[Any, ...], Any] = {}
+
+
+def placeholders_of_simple(tree: Any) -> tuple[str, ...] | None:
+    """The :values of a SET-name-to-:value / REMOVE-name expression tree in walk order, else None."""
+    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]
+
+    found: list[str] = []
+
+    def walk(node: Any) -> bool:
+        name = type(node).__name__
+        if name not in _SIMPLE_NODES:
+            return False
+        children = node.children or []
+        if name == "UpdateExpressionPath" and (len(children) != 1 or not isinstance(children[0], Node)):
+            return False
+        if name == "UpdateExpressionValue" and (
+            len(children) != 1 or type(children[0]).__name__ != "ExpressionAttributeValue"
+        ):
+            return False
+        if name == "ExpressionAttributeValue":
+            found.append(node.get_value_name())
+            return True
+        if name in ("ExpressionAttribute", "ExpressionAttributeName"):
+            return len(children) == 1 and isinstance(children[0], str)
+        return all(walk(child) for child in children)
+
+    return tuple(found) if walk(tree) else None
+
+
+def _simple_key(
+    expression: Any, names: Any, values: Any, table: Any
+) -> tuple[tuple[Any, ...], list[Any]] | None:
+    """The cache key of a simple expression with these values (and the values' DynamoTypes in walk
+    order), or None when the expression is not simple or the call is not one moto would pass."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    shape = _shape_of(expression, names, table)
+    if shape is None:
+        return None
+    text = shape[0]
+    if text not in _simple_placeholders:
+        if len(_simple_placeholders) >= _CACHE_LIMIT:
+            _simple_placeholders.clear()
+        _simple_placeholders[text] = placeholders_of_simple(expression)
+    wanted = _simple_placeholders[text]
+    if wanted is None or not isinstance(values, dict) or any(n not in values for n in wanted):
+        return None
+    try:
+        typed = [DynamoType(values[n]) for n in wanted]
+        signature = tuple((n, t.type, not t.value) for n, t in zip(wanted, typed, strict=True))
+        definitions = tuple((d["AttributeName"], d["AttributeType"]) for d in table.attr or ())
+        key = (shape, signature, definitions, tuple(table.attribute_keys))
+        hash(key)
+    except (AttributeError, KeyError, TypeError, IndexError):  # not the shapes moto passes
+        return None
+    return key, typed
+
+
+def _install_simple_update_cache() -> None:
+    from moto.dynamodb.parsing import validators
+
+    validate_all = validators.UpdateExpressionValidator.validate  # moto's, or the patched one above
+    init_all = validators.Validator.__init__
+
+    def init(
+        self: Any,
+        expression: Any,
+        expression_attribute_names: Any,
+        expression_attribute_values: Any,
+        item: Any,
+        table: Any,
+    ) -> None:
+        found = None
+        if isinstance(self, validators.UpdateExpressionValidator):
+            found = _simple_key(expression, expression_attribute_names, expression_attribute_values, table)
+        if found is None or found[0] not in _validated_trees:
+            init_all(self, expression, expression_attribute_names, expression_attribute_values, item, table)
+            self._patched_simple = found
+            return
+        # A validated tree is kept for this shape: no copy of the parsed tree to walk.
+        self.expression_attribute_names = expression_attribute_names
+        self.expression_attribute_values = expression_attribute_values
+        self.item = item
+        self.table = table
+        self.processors = self.get_ast_processors()
+        self.node_to_validate = None
+        self._patched_simple = found
+
+    def validate(self: Any) -> Any:
+        found = getattr(self, "_patched_simple", None)
+        if found is None:
+            return validate_all(self)
+        key, typed = found
+        kept = _validated_trees.get(key)
+        if kept is None:
+            if self.node_to_validate is None:  # evicted since __init__: walk as moto does
+                self.node_to_validate = clone_tree(_expression_tree(key))
+            result = validate_all(self)  # raises as moto does: nothing kept
+            if _rebuildable(result, len(typed)):
+                if len(_validated_trees) >= _CACHE_LIMIT:
+                    _validated_trees.clear()
+                _validated_trees[key] = result
+                return _rebuild(result, iter(typed), None)
+            return result
+        return _rebuild(kept, iter(typed), None)
+
+    _replace(validators.Validator, "__init__", init)
+    _replace(validators.UpdateExpressionValidator, "validate", validate)
+
+
+def _expression_tree(key: tuple[Any, ...]) -> Any:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    return UpdateExpressionParser.make(key[0][0])
+
+
+_NODE_FIELDS = frozenset({"type", "children", "parent"})
+
+
+def _rebuildable(tree: Any, values: int) -> bool:
+    """A validated tree `_rebuild` copies exactly: nodes of the simple kinds (and DDBTypedValue)
+    holding only their type, children and parent, with one DDBTypedValue per :value."""
+    typed = 0
+
+    def walk(node: Any) -> bool:
+        nonlocal typed
+        name = type(node).__name__
+        if not set(node.__dict__) <= _NODE_FIELDS:
+            return False
+        if name == "DDBTypedValue":
+            typed += 1
+            return True
+        if name not in _SIMPLE_NODES:
+            return False
+        children = node.children or ()
+        return all(isinstance(c, str) or (_is_node(type(c)) and walk(c)) for c in children)
+
+    return walk(tree) and typed == values
+
+
+def _rebuild(node: Any, typed: Iterator[Any], parent: Any) -> Any:
+    """A fresh copy of a kept validated tree, each DDBTypedValue holding the next of `typed`."""
+    copy_ = object.__new__(type(node))
+    fields = dict(node.__dict__)
+    fields["parent"] = parent
+    if type(node).__name__ == "DDBTypedValue":
+        fields["children"] = [next(typed)]
+    elif node.children is not None:
+        fields["children"] = [c if isinstance(c, str) else _rebuild(c, typed, copy_) for c in node.children]
+    copy_.__dict__.update(fields)
+    return copy_
+
+
 def _shape_of(expression: Any, names: Any, table: Any) -> tuple[Any, ...] | None:
     text = expression_of(expression)
     if text is None:
@@ -1054,6 +1237,15 @@ PATCHES: tuple[Patch, ...] = (
             (f"{_DDB_PARSING}.validators", "UpdateHashRangeKeyValidator", "18ca06e4b0d82e64"),
         ),
         _install_validation,
+    ),
+    Patch(
+        "dynamodb: a simple update expression validated once per shape of its values",
+        (
+            (f"{_DDB_PARSING}.validators", "", "345c1740c0c674a7"),
+            (f"{_DDB_PARSING}.ast_nodes", "", "ab97413e907e4054"),
+            ("moto.dynamodb.models.dynamo_type", "DynamoType.__init__", "7c6cde92e1149bfe"),
+        ),
+        _install_simple_update_cache,
     ),
     Patch(
         "dynamodb: transactions keep the items they touch, not copies of their tables",

@@ -148,7 +148,9 @@ def test_the_validators_write_on_a_key_held_by_a_transaction_raises_after_its_at
     monkeypatch.setattr(dynamodb_ledger, "CONFLICT_BACKOFF_S", 0.0)
     db.conflicts = dynamodb_ledger.CONFLICT_ATTEMPTS
     with pytest.raises(db._client.exceptions.TransactionConflictException):
-        ledger._conditional_update("item#x", "SET #status = :s", "attribute_exists(pk)", {":s": {"S": "FAILED"}})
+        ledger._conditional_update(
+            "item#x", "SET #status = :s", "attribute_exists(pk)", {":s": {"S": "FAILED"}}
+        )
 
 
 @pytest.mark.parametrize(
@@ -160,5 +162,7 @@ def test_the_validators_write_on_a_key_held_by_a_transaction_raises_after_its_at
         ([f"k{n}" for n in range(201)], [list(range(100)), list(range(100, 200)), [200]]),
     ],
 )
-def test_transactions_hold_at_most_100_distinct_keys_in_order(keys: list[str], chunks: list[list[int]]) -> None:
+def test_transactions_hold_at_most_100_distinct_keys_in_order(
+    keys: list[str], chunks: list[list[int]]
+) -> None:
     assert _transaction_chunks([claim(k) for k in keys]) == chunks

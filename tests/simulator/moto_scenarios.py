@@ -196,6 +196,94 @@ def run() -> list[Any]:
             "SET a = :x SET b = :x",
             ExpressionAttributeValues={":x": {"S": "x"}},
         )
+        # One simple expression (SET name = :value, REMOVE name) again and again: a validated tree
+        # kept for one shape of values must not answer for another (a GSI key attribute's type and
+        # emptiness, a value missing), and each call must write its own values.
+        simple = "SET #q = :q, #at = :at, note = :n REMOVE gone"
+        simple_names = {"#q": "queue", "#at": "at"}
+
+        def simple_values(queue: Any, at: Any, note: Any) -> dict[str, Any]:
+            return {":q": queue, ":at": at, ":n": note}
+
+        for n, (queue, at, note) in enumerate(
+            [
+                ({"S": "pending#01"}, {"N": "10"}, {"S": "a"}),
+                ({"S": "pending#02"}, {"N": "11"}, {"N": "7"}),
+                ({"N": "3"}, {"N": "12"}, {"S": "c"}),  # the GSI key's type: refused
+                ({"S": "pending#03"}, {"N": "13"}, {"SS": ["x", "y"]}),
+                ({"S": ""}, {"N": "14"}, {"S": "e"}),  # an empty GSI key: refused
+                ({"S": "pending#04"}, {"S": "late"}, {"S": "f"}),  # at is a number key: refused
+                ({"S": "pending#05"}, {"N": "16"}, {"S": ""}),  # an empty non-key string
+                ({"S": "pending#06"}, {"N": "17"}, {"L": [{"S": "l"}, {"N": "1"}]}),
+                ({"S": "pending#01"}, {"N": "18"}, {"M": {"k": {"BOOL": True}}}),
+            ]
+        ):
+            update(
+                f"simple update {n}",
+                f"simple#{n % 3}",
+                simple,
+                ExpressionAttributeNames=simple_names,
+                ExpressionAttributeValues=simple_values(queue, at, note),
+                ReturnValues="ALL_NEW",
+            )
+        # moto checks a plain name's type and emptiness against the key attributes (not a #name's).
+        for n, queue in enumerate(
+            [{"S": "pending#11"}, {"N": "4"}, {"S": "pending#12"}, {"S": ""}, {"S": "pending#13"}, {"B": b""}]
+        ):
+            update(
+                f"plain simple update {n}",
+                "plain#0",
+                "SET queue = :q, note = :n",
+                ExpressionAttributeValues={":q": queue, ":n": {"S": f"n{n}"}},
+                ReturnValues="UPDATED_NEW",
+            )
+        update(
+            "simple update, a value missing",
+            "simple#0",
+            simple,
+            ExpressionAttributeNames=simple_names,
+            ExpressionAttributeValues={":q": {"S": "pending#07"}, ":at": {"N": "19"}},
+        )
+        update(
+            "simple update, names onto the key",
+            "simple#0",
+            simple,
+            ExpressionAttributeNames={"#q": "pk", "#at": "at"},
+            ExpressionAttributeValues=simple_values({"S": "p"}, {"N": "20"}, {"S": "n"}),
+        )
+        update(
+            "simple update, an item too large",
+            "simple#1",
+            simple,
+            ExpressionAttributeNames=simple_names,
+            ExpressionAttributeValues=simple_values({"S": "pending#08"}, {"N": "21"}, {"S": "z" * 410_000}),
+        )
+        update(
+            "simple update after the refusals",
+            "simple#2",
+            simple,
+            ExpressionAttributeNames=simple_names,
+            ExpressionAttributeValues=simple_values({"S": "pending#09"}, {"N": "22"}, {"NS": ["1", "2"]}),
+            ReturnValues="UPDATED_OLD",
+        )
+        step(
+            "the simple items",
+            lambda: db.scan(
+                TableName=TABLE,
+                FilterExpression="begins_with(pk, :p)",
+                ExpressionAttributeValues={":p": {"S": "simple#"}},
+            ),
+        )
+        step(
+            "the index after the simple updates",
+            lambda: db.query(
+                TableName=TABLE,
+                IndexName="pending",
+                KeyConditionExpression="#q = :q",
+                ExpressionAttributeNames={"#q": "queue"},
+                ExpressionAttributeValues={":q": {"S": "pending#01"}},
+            ),
+        )
         update("reserved word", "n#4", "SET size = :x", ExpressionAttributeValues={":x": {"S": "x"}})
         update("syntax error", "n#4", "SET a = = :x", ExpressionAttributeValues={":x": {"S": "x"}})
         update("empty key value", "n#4", "SET pk2 = :x", ExpressionAttributeValues={":x": {"S": ""}})

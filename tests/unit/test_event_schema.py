@@ -56,8 +56,8 @@ def sample_events() -> Iterator[tuple[str, Any]]:
     """Every CloudEvent of the events files (one event or an array), by file and position."""
     for path in sorted(EVENTS.rglob("*.json")):
         relative = path.relative_to(EVENTS).as_posix()
-        if relative.startswith(("schema/", "sqs/")):
-            continue
+        if relative.startswith(("schema/", "sqs/")) or relative == "env.local.json":
+            continue  # the schema, SQS batches, and `sam local invoke`'s environment file
         content = json.loads(path.read_text(encoding="utf-8"))
         for index, event in enumerate(content if isinstance(content, list) else [content]):
             yield f"{relative}[{index}]", event
