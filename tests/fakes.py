@@ -27,6 +27,7 @@ class FakeCoveo:
     failures: dict[str, list[Exception]] = field(default_factory=dict)
     fail_document: dict[str, Exception] = field(default_factory=dict)  # documentId → error on single push
     requests_sent: int = 0
+    prefetches: int = 0  # file containers asked for ahead of a batch push (its 3 requests count them)
     _files: Iterable[int] = field(default_factory=itertools.count)
 
     def _call(
@@ -38,6 +39,9 @@ class FakeCoveo:
             raise pending.pop(0)
         self.requests_sent += requests
         self.calls.append(CoveoCall(name, target, ordering_id, payload))
+
+    def prefetch_file_container(self, *, deadline: Deadline | None = None) -> None:
+        self.prefetches += 1
 
     def push_item(
         self,

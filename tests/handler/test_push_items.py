@@ -172,6 +172,30 @@ def test_duplicate_of_an_accepted_push_is_skipped(push_items: Handler) -> None:
     assert len(coveo.calls) == 1
 
 
+@pytest.mark.parametrize(
+    ("versions", "prefetches"),
+    [
+        ({"file://a": 6, "file://b": 6, "file://c": 6}, 1),  # a batch push: its container is asked for early
+        ({"file://a": 6}, 0),  # one change goes as a single call: no container
+        ({"file://a": 4, "file://b": 3}, 0),  # all stale: nothing to push
+        ({"file://a": 4, "file://b": 6}, 0),  # one fresh, one stale: a single call
+    ],
+)
+def test_a_container_is_asked_for_while_the_claims_run_only_for_a_batch_push(
+    push_items: Handler, versions: dict[str, int], prefetches: int
+) -> None:
+    pipeline = make_pipeline("item")
+    coveo, ledger, _ = parts(pipeline)
+    ledger.rows["item#file://a"] = Head("item#file://a", 5, 1, Status.ACCEPTED)
+    ledger.rows["item#file://b"] = Head("item#file://b", 5, 1, Status.ACCEPTED)
+    event = {"Records": [record(f"m{n}", upsert(f"e{n}", d, v)) for n, (d, v) in enumerate(versions.items())]}
+    assert push_items(event, FakeLambdaContext(), pipeline=pipeline) == {"batchItemFailures": []}
+    assert coveo.prefetches == prefetches
+    assert [c.name for c in coveo.calls] == (
+        ["push_items"] if prefetches else ["push_item"] * (len(coveo.calls))
+    )
+
+
 def test_transient_failure_is_retried_by_sqs_and_pushed_on_redelivery(push_items: Handler) -> None:
     pipeline = make_pipeline("item")
     coveo, ledger, dlq = parts(pipeline)

@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -274,6 +275,57 @@ class TestFileContainers:
             "AccessDenied",
             "Access Denied",
         )
+        assert not any(r.url.path.endswith("/batch") for r in wire.requests)
+
+
+class TestPrefetchedContainers:
+    """A container asked for ahead of the push (while the connector's claims run) is the one the
+    push fills: the same three requests, the first one earlier."""
+
+    ITEMS: ClassVar[list[ItemBody]] = [ItemBody.from_wire({"documentId": "file://a", "data": "a"})]
+
+    def test_the_push_fills_the_prefetched_container(self) -> None:
+        wire = Wire(script=container_then())
+        client = make_client(wire)
+        client.prefetch_file_container()
+        client.prefetch_file_container()  # one waits at most: asking again sends nothing
+        client._prefetched[0].result(timeout=5)  # type: ignore[index]  # let it land
+        assert wire.lines() == [f"POST {PUSH}/files"]  # sent before the push was asked for
+        receipts = client.push_items(wx.SOURCE_ID, self.ITEMS, ordering_id=3)
+        assert [r.method for r in wire.requests] == ["POST", "PUT", "PUT"]
+        assert receipts[0].file_id == "file-1"
+        assert client.requests_sent == 3
+        assert client._prefetched is None  # taken: the next push creates its own
+
+    def test_an_old_prefetched_container_is_not_used(self) -> None:
+        now = [1_000.0]
+        wire = Wire(script=[json_response(201, {**CONTAINER, "fileId": "stale"}), *container_then()])
+        client = make_client(wire, clock=lambda: now[0])
+        client.prefetch_file_container()
+        client._prefetched[0].result(timeout=5)  # type: ignore[index]
+        now[0] += 15 * 60 + 1  # its upload URI may expire before the push ends
+        receipts = client.push_items(wx.SOURCE_ID, self.ITEMS)
+        assert [r.method for r in wire.requests] == ["POST", "POST", "PUT", "PUT"]
+        assert receipts[0].file_id == "file-1"
+
+    def test_a_prefetch_that_failed_leaves_the_push_its_own_attempt(self) -> None:
+        refused = json_response(400, {"errorCode": "INVALID", "message": "no"})
+        wire = Wire(script=[refused, *container_then()])
+        client = make_client(wire)
+        client.prefetch_file_container()
+        receipts = client.push_items(wx.SOURCE_ID, self.ITEMS)
+        assert [r.method for r in wire.requests] == ["POST", "POST", "PUT", "PUT"]
+        assert receipts[0].file_id == "file-1"
+
+    def test_when_coveo_keeps_refusing_the_push_raises_its_own_error(self) -> None:
+        from coveo_push_api import CoveoError
+
+        refused = json_response(400, {"errorCode": "INVALID", "message": "no"})
+        wire = Wire(default=lambda request: refused)
+        client = make_client(wire)
+        client.prefetch_file_container()
+        with pytest.raises(CoveoError):
+            client.push_items(wx.SOURCE_ID, self.ITEMS)
         assert not any(r.url.path.endswith("/batch") for r in wire.requests)
 
 

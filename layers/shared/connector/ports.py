@@ -59,6 +59,10 @@ class CoveoPush(Protocol):
         deadline: Deadline | None = ...,
     ) -> None: ...
 
+    def prefetch_file_container(self, *, deadline: Deadline | None = ...) -> None:
+        """Start creating the file container the next batch push fills, in the background."""
+        ...
+
     def push_items(
         self,
         source_id: str,

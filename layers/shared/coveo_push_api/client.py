@@ -13,8 +13,10 @@ import base64
 import json
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -66,6 +68,9 @@ LOGS_MAX_WINDOW = timedelta(days=7)
 FUTURE_ORDERING_TOLERANCE_MS = 60_000
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# A file container expires 60 minutes after it is created (Push API reference, "file container");
+# one prefetched longer ago than this is not used, so its upload cannot meet the expiry.
+PREFETCHED_CONTAINER_MAX_AGE_S = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,10 @@ class CoveoClient:
         #: HTTP requests sent, retries, uploads and resends with a refreshed key included (what
         #: Coveo and S3 saw).
         self.requests_sent = 0
+        self._lock = threading.Lock()
+        # A file container being created ahead of the push that fills it, and when it was asked for.
+        self._prefetched: tuple[Future[FileContainer], float] | None = None
+        self._prefetcher: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:  # never show the key
         return f"CoveoClient(organization_id={self.organization_id!r}, push={self.endpoints.push!r})"
@@ -238,7 +247,8 @@ class CoveoClient:
                 send_headers["Authorization"] = f"Bearer {key}"
             timeout = _capped(self._timeout, remaining)
             error: CoveoError
-            self.requests_sent += 1
+            with self._lock:
+                self.requests_sent += 1
             try:
                 response = self._http.request(
                     method, url, params=query, content=body, headers=send_headers, timeout=timeout
@@ -467,10 +477,40 @@ class CoveoClient:
             error_type=FileContainerUploadError,
         )
 
+    def prefetch_file_container(self, *, deadline: Deadline | None = None) -> None:
+        """Start creating a file container now, in the background, for the next batch push to fill:
+        its round trip then overlaps what the caller does meanwhile (the connector: its ledger
+        claims) instead of lengthening the push. At most one waits; asking again keeps it."""
+        with self._lock:
+            if self._prefetched is not None:
+                return
+            if self._prefetcher is None:
+                self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coveo-container")
+            future = self._prefetcher.submit(self.create_file_container, deadline=deadline)
+            self._prefetched = (future, self._clock())
+
+    def _take_prefetched(self, deadline: Deadline | None) -> FileContainer | None:
+        """The container `prefetch_file_container` asked for, if it came in time and is fresh; else
+        None, and the push creates its own (meeting any error of Coveo's itself)."""
+        with self._lock:
+            taken, self._prefetched = self._prefetched, None
+        if taken is None:
+            return None
+        future, asked_at = taken
+        if self._clock() - asked_at > PREFETCHED_CONTAINER_MAX_AGE_S:
+            return None  # its upload URI may have expired: a new one costs the same round trip
+        try:
+            return future.result(timeout=None if deadline is None else max(0.0, deadline.remaining()))
+        except Exception:  # failed or late: the push's own attempt decides
+            return None
+
     def _upload(self, content: bytes, deadline: Deadline | None) -> str:
-        """Create a container and fill it; a refused upload (403: expired or used) gets one new container."""
+        """Create a container (or take the one prefetched) and fill it; a refused upload (403:
+        expired or used) gets one new container."""
         for attempt in range(2):
-            container = self.create_file_container(deadline=deadline)
+            container = (
+                self._take_prefetched(deadline) if attempt == 0 else None
+            ) or self.create_file_container(deadline=deadline)
             try:
                 self.upload_to_file_container(container, content, deadline=deadline)
             except FileContainerUploadError as exc:

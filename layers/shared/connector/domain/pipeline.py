@@ -193,7 +193,7 @@ class Pipeline:
                 report.set(
                     message, Disposition.STALE, change, f"superseded in this batch by version {newer.version}"
                 )
-            claimed = self._claim(coalesced.winners, report, syncs)
+            claimed = self._claim(coalesced.winners, report, syncs, remaining_s)
             if claimed:
                 self._push(claimed, report, remaining_s)
         except Exception as exc:  # infrastructure: the ledger or the DLQ could not be reached
@@ -459,7 +459,11 @@ class Pipeline:
     # --- the stale guard ----------------------------------------------------------------------------
 
     def _claim(
-        self, winners: list[tuple[Source, Change]], report: BatchReport, syncs: dict[str, SyncRecord]
+        self,
+        winners: list[tuple[Source, Change]],
+        report: BatchReport,
+        syncs: dict[str, SyncRecord],
+        remaining_s: Callable[[], float],
     ) -> list[tuple[Source, Change, Claim]]:
         heads = self.ledger.heads(
             [change.key for _, change in winners], {change.key: change.version for _, change in winners}
@@ -485,6 +489,11 @@ class Pipeline:
                 fresh.append((message, change))
         if not fresh:
             return []
+        if len(fresh) > 1:
+            # A batch push will need a file container: Coveo creates it while the claims run.
+            budget = remaining_s() - self.settings.safety_margin_s
+            if budget > 0:
+                self.coveo.prefetch_file_container(deadline=Deadline.in_seconds(budget))
         # One orderingId for the whole push, above every orderingId these keys have had, and never
         # in the future: Coveo then drops any older push of the same key that arrives late. A sync's
         # change is also at least its sync's start, so the sync's deletion cannot reach it.
