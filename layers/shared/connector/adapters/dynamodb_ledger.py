@@ -53,6 +53,8 @@ SLOTS_PER_PART = 32
 # Concurrent requests per invocation (the boto3 client is thread-safe; its connection pool is sized
 # to match in runtime.py).
 LEDGER_CONCURRENCY = 16
+# BatchGetItems in flight at once for one read of more than 100 keys (a batch's heads: 5 for 500).
+READ_CONCURRENCY = 8
 # Claims per TransactWriteItems (DynamoDB's limit is 100 actions).
 TRANSACTION_CLAIMS = 100
 # A write that meets a claim transaction in flight on its item is tried this many times in all.
@@ -101,6 +103,7 @@ class DynamoDBLedger:
         self._concurrency = concurrency
         self._entries = entries
         self._executor: ThreadPoolExecutor | None = None
+        self._reader: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         # (key, version, orderingId) → slot, for the claim batches this container made.
         self._claimed: OrderedDict[str, dict[tuple[str, int, int], _Slot]] = OrderedDict()
@@ -643,12 +646,15 @@ class DynamoDBLedger:
         )
 
     def _batch_get(self, keys: list[str], projection: str, *, consistent: bool) -> dict[str, dict[str, Any]]:
+        """The items of `keys`, 100 to a BatchGetItem (its limit), the requests side by side."""
         names = {name: value for name, value in _NAMES.items() if name in projection}
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), 100):  # BatchGetItem takes at most 100 keys
+        chunks = [keys[start : start + 100] for start in range(0, len(keys), 100)]
+
+        def get(chunk: list[str]) -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = []
             request: dict[str, Any] = {
                 self._table: {
-                    "Keys": [{"pk": {"S": key}} for key in keys[start : start + 100]],
+                    "Keys": [{"pk": {"S": key}} for key in chunk],
                     "ProjectionExpression": projection,
                     "ConsistentRead": consistent,
                     **({"ExpressionAttributeNames": names} if names else {}),
@@ -656,10 +662,13 @@ class DynamoDBLedger:
             }
             while request:
                 response = self._db.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self._table, []):
-                    found[item["pk"]["S"]] = item
+                items += response.get("Responses", {}).get(self._table, [])
                 request = response.get("UnprocessedKeys") or {}
-        return found
+            return items
+
+        # The readers are a pool of their own: a read made from a claim thread never waits for one.
+        results = map(get, chunks) if len(chunks) < 2 else self._readers().map(get, chunks)
+        return {item["pk"]["S"]: item for items in results for item in items}
 
     # --- bookkeeping --------------------------------------------------------------------------------
 
@@ -732,6 +741,14 @@ class DynamoDBLedger:
                 "record pushes"
             )
         return self._entries
+
+    def _readers(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._reader is None:
+                self._reader = ThreadPoolExecutor(
+                    max_workers=READ_CONCURRENCY, thread_name_prefix="ledger-read"
+                )
+            return self._reader
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
