@@ -60,16 +60,27 @@ def free_port() -> int:
 # --- servers, each in its own process -----------------------------------------------------------------
 
 
+# The environment variable that sends every bench client's SQS calls to moto's second process (set
+# by Servers for the workers it starts; RemoteMoto reads it).
+SQS_ENDPOINT_ENV = "BENCH_SQS_ENDPOINT_URL"
+
+
 class Servers:
-    """moto and the Coveo emulator as child processes: neither shares a GIL with the measured work."""
+    """moto and the Coveo emulator as child processes: none shares a GIL with the measured work.
+
+    moto runs twice: SQS in a process of its own, DynamoDB, S3 and the rest in another (with the
+    capacity meter). They are separate services in AWS; in one moto process, a queue's receives
+    would wait behind the ledger's writes for the same interpreter (bench/README.md)."""
 
     def __init__(self) -> None:
         self.moto_url = ""
+        self.sqs_url = ""
         self.coveo_url = ""
         self._processes: list[subprocess.Popen[bytes]] = []
+        self._previous_sqs_env: str | None = None
 
     def __enter__(self) -> Servers:
-        moto_port, coveo_port = free_port(), free_port()
+        moto_port, coveo_port, sqs_port = free_port(), free_port(), free_port()
         self._spawn([sys.executable, "-m", "bench.moto_server", str(moto_port)])
         self._spawn(
             [
@@ -84,10 +95,15 @@ class Servers:
                 "warning",
             ]
         )
+        self._spawn([sys.executable, "-m", "bench.moto_server", str(sqs_port)])
         self.moto_url = f"http://127.0.0.1:{moto_port}"
         self.coveo_url = f"http://127.0.0.1:{coveo_port}"
+        self.sqs_url = f"http://127.0.0.1:{sqs_port}"
         _wait_until_up(f"{self.moto_url}/moto-api/", self._processes[0])
         _wait_until_up(f"{self.coveo_url}/_emulator/health", self._processes[1])
+        _wait_until_up(f"{self.sqs_url}/moto-api/", self._processes[2])
+        self._previous_sqs_env = os.environ.get(SQS_ENDPOINT_ENV)
+        os.environ[SQS_ENDPOINT_ENV] = self.sqs_url  # the workers started from here inherit it
         return self
 
     def _spawn(self, command: list[str]) -> None:
@@ -96,6 +112,10 @@ class Servers:
         )
 
     def __exit__(self, *exc: object) -> None:
+        if self._previous_sqs_env is None:
+            os.environ.pop(SQS_ENDPOINT_ENV, None)
+        else:
+            os.environ[SQS_ENDPOINT_ENV] = self._previous_sqs_env
         for process in self._processes:
             process.terminate()
         for process in self._processes:
@@ -105,7 +125,11 @@ class Servers:
                 process.kill()
 
     def server_pids(self) -> dict[str, int]:
-        return {"moto": self._processes[0].pid, "emulator": self._processes[1].pid}
+        return {
+            "moto": self._processes[0].pid,
+            "emulator": self._processes[1].pid,
+            "moto_sqs": self._processes[2].pid,
+        }
 
 
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
@@ -243,9 +267,12 @@ class RemoteMoto:
         with self._lock:  # one session: a fresh one re-reads the service models (slow, ~20 MB)
             if self._session is None:
                 self._session = boto3.session.Session()
+            endpoint = self.endpoint_url
+            if service == "sqs" and os.environ.get(SQS_ENDPOINT_ENV):
+                endpoint = os.environ[SQS_ENDPOINT_ENV]
             client = self._session.client(
                 service,
-                endpoint_url=self.endpoint_url,
+                endpoint_url=endpoint,
                 region_name=self.region,
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",  # noqa: S106 - moto takes anything

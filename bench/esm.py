@@ -258,6 +258,8 @@ def drain(spec: dict[str, Any]) -> dict[str, Any]:
     )
     moto_pid = spec.get("server_pids", {}).get("moto")
     moto_cpu_before = cpu_seconds(moto_pid) if moto_pid else 0.0
+    sqs_pid = spec.get("server_pids", {}).get("moto_sqs")
+    sqs_cpu_before = cpu_seconds(sqs_pid) if sqs_pid else 0.0
 
     def run(index: int) -> None:
         local.index = index
@@ -304,6 +306,7 @@ def drain(spec: dict[str, Any]) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         mapping_cpu = time.process_time() - cpu_started
         moto_cpu = (cpu_seconds(moto_pid) - moto_cpu_before) if moto_pid else None
+        sqs_cpu = (cpu_seconds(sqs_pid) - sqs_cpu_before) if sqs_pid else None
         sqs.release(queue_url)
     finals = []
     for pipe, process in zip(pipes, processes, strict=True):
@@ -321,6 +324,7 @@ def drain(spec: dict[str, Any]) -> dict[str, Any]:
         elapsed,
         mapping_cpu,
         moto_cpu,
+        sqs_cpu,
         counter,
     )
 
@@ -336,6 +340,7 @@ def _result(
     elapsed: float,
     mapping_cpu: float,
     moto_cpu: float | None,
+    sqs_cpu: float | None,
     counter: CallCounter,
 ) -> dict[str, Any]:
     results = [inv.result for inv in invocations]
@@ -373,6 +378,7 @@ def _result(
         "mapping_settle_seconds": sum(inv.settled_s for inv in invocations),
         "mapping_cpu_seconds": mapping_cpu,
         "moto_cpu_seconds_during_drain": moto_cpu,
+        "moto_sqs_cpu_seconds_during_drain": sqs_cpu,
         "function_aws_calls": dict(sorted(aws_calls.items())),
         "mapping_aws_calls": dict(sorted(counter.calls.items())),
         "adapter_calls": _sum_dicts(final["adapter_calls"] for final in finals),

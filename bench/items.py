@@ -244,6 +244,9 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "handler_seconds": round(median(r["handler_seconds"] for r in results), 3),
                 "worker_cpu_seconds": round(median(r["worker_cpu_seconds"] for r in results), 2),
                 "moto_cpu_seconds": round(median(r["server_cpu_seconds"]["moto"] for r in results), 2),
+                "moto_sqs_cpu_seconds": round(
+                    median(r["server_cpu_seconds"].get("moto_sqs", 0.0) for r in results), 2
+                ),
                 "emulator_cpu_seconds": round(
                     median(r["server_cpu_seconds"]["emulator"] for r in results), 2
                 ),

@@ -221,7 +221,8 @@ def latency_table(scenario: dict[str, Any] | None) -> list[str]:
             f" + ledger wait {budget['ledger_wait_s']:.3f} + other AWS {budget['other_aws_wait_s']:.3f}"
             f" + rest {budget['handler_rest_s']:.3f}; handler CPU {budget['handler_cpu_s']:.3f}",
             f"  event source mapping (local, not the function): gather {budget['mapping_gather_s']:.3f},"
-            f" settle {budget['mapping_settle_s']:.3f}; moto CPU {budget.get('moto_cpu_s', 0):.3f}",
+            f" settle {budget['mapping_settle_s']:.3f}; moto CPU {budget.get('moto_cpu_s', 0):.3f}"
+            f" (DynamoDB, S3), {budget.get('moto_sqs_cpu_s', 0):.3f} (SQS)",
         ]
         by_method = budget.get("ledger_wait_by_method_s") or {}
         if by_method:
