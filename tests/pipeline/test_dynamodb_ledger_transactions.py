@@ -87,6 +87,47 @@ def test_a_lone_claim_is_a_plain_conditional_update(ledger: DynamoDBLedger, db: 
     assert db.names() == Counter({"UpdateItem": 1})
 
 
+def test_with_one_claim_per_transaction_each_claim_is_its_own_conditional_write(
+    moto_server: MotoServer, local_resources: LocalResources, db: Recording
+) -> None:
+    """ClaimsPerTransaction=1: 1 write unit a claim instead of 2, and the CPU of a call each."""
+    ledger = make_ledger(moto_server, local_resources, db)
+    ledger = DynamoDBLedger(
+        db, local_resources.tables["LedgerTable"], entries=ledger._entries, claims_per_transaction=1
+    )
+    claims = [claim(f"item#one{n}") for n in range(5)]
+    assert ledger.claim_many(claims) == [ClaimResult.CLAIMED] * 5
+    assert db.names() == Counter({"UpdateItem": 5})
+
+
+@pytest.mark.parametrize("size", [0, 101, -1])
+def test_claims_per_transaction_is_1_to_100(db: Recording, size: int) -> None:
+    with pytest.raises(ValueError, match="claims_per_transaction must be 1 to 100"):
+        DynamoDBLedger(db, "ledger", claims_per_transaction=size)
+
+
+def test_the_setting_reaches_the_ledger_from_the_functions_environment() -> None:
+    from connector.entry.settings import ConfigurationError, ConnectorSettings
+
+    env = {
+        "COVEO_ORGANIZATION_ID": "org",
+        "COVEO_SOURCE_ID": "org-source",
+        "COVEO_PROVIDER_ID": "provider",
+        "LEDGER_TABLE": "t",
+        "LEDGER_BUCKET": "b",
+        "COVEO_API_KEY_SECRET": "secret",
+        "ITEM_DEAD_LETTER_QUEUE_URL": "http://q/i",
+        "IDENTITY_DEAD_LETTER_QUEUE_URL": "http://q/d",
+    }
+    assert ConnectorSettings.from_env(env).claims_per_transaction == 100
+    assert (
+        ConnectorSettings.from_env({**env, "LEDGER_CLAIMS_PER_TRANSACTION": "1"}).claims_per_transaction == 1
+    )
+    for bad in ("0", "101", "1.5", "many"):
+        with pytest.raises(ConfigurationError, match="LEDGER_CLAIMS_PER_TRANSACTION"):
+            ConnectorSettings.from_env({**env, "LEDGER_CLAIMS_PER_TRANSACTION": bad})
+
+
 def test_a_stale_claim_cancels_its_transaction_and_every_other_claim_lands_alone(
     ledger: DynamoDBLedger, db: Recording
 ) -> None:

@@ -1,4 +1,5 @@
-"""The ledger on DynamoDB (and S3), laid out so that a change costs one small conditional write.
+"""The ledger on DynamoDB (and S3), laid out so that a change costs one small conditional write
+(its claim: by default one action of a transaction of up to 100 claims, `claims_per_transaction`).
 
 Items of the table (one partition key, `pk`):
 
@@ -94,10 +95,17 @@ class DynamoDBLedger:
         concurrency: int = LEDGER_CONCURRENCY,
         *,
         entries: LedgerEntries | None = None,
+        claims_per_transaction: int = TRANSACTION_CLAIMS,
     ) -> None:
         """`entries`: where accepted changes are kept (S3); without it the ledger can guard and
         claim but not record acceptances or read rows back (a read-only operator without a bucket
-        gets a clear error)."""
+        gets a clear error). `claims_per_transaction`: 1 makes each claim its own conditional write
+        (1 write unit); up to 100, claims go in transactions (2 units each, far less CPU)."""
+        if not 1 <= claims_per_transaction <= TRANSACTION_CLAIMS:
+            raise ValueError(
+                f"claims_per_transaction must be 1 to {TRANSACTION_CLAIMS}, not {claims_per_transaction}"
+            )
+        self._claims_per_transaction = claims_per_transaction
         self._db = client
         self._table = table_name
         self._concurrency = concurrency
@@ -148,7 +156,7 @@ class DynamoDBLedger:
         return self._claim(claim, self._new_batch([claim])[claim.key, claim.version, claim.ordering_id])
 
     def claim_many(self, claims: Sequence[Claim]) -> list[ClaimResult | PermanentError]:
-        """One claim batch. Claims go in transactions of up to TRANSACTION_CLAIMS distinct keys, run
+        """One claim batch. Claims go in transactions of up to `claims_per_transaction` distinct keys, run
         concurrently: one request per 100 changes instead of 100 (a tenth of the client's CPU per
         change, the product's largest cost; DynamoDB bills a transactional write 2 units per KB
         instead of 1, see docs/decisions.md). A transaction is all or nothing: when DynamoDB cancels
@@ -156,7 +164,7 @@ class DynamoDBLedger:
         not store), each of its claims is made alone, so each gets exactly the outcome it would have
         had alone. A lone claim is a plain conditional update."""
         slots = self._new_batch(claims)
-        chunks = _transaction_chunks(claims)
+        chunks = _transaction_chunks(claims, self._claims_per_transaction)
         results: dict[int, ClaimResult | PermanentError] = {}
 
         def run(chunk: list[int]) -> None:
@@ -791,14 +799,14 @@ _ROW_ATTRIBUTES = (
 )
 
 
-def _transaction_chunks(claims: Sequence[Claim]) -> list[list[int]]:
-    """The claims' indexes in groups of at most TRANSACTION_CLAIMS distinct keys (a transaction may
-    not name an item twice), in order."""
+def _transaction_chunks(claims: Sequence[Claim], size: int = TRANSACTION_CLAIMS) -> list[list[int]]:
+    """The claims' indexes in groups of at most `size` distinct keys (a transaction may not name an
+    item twice), in order."""
     chunks: list[list[int]] = []
     keys: list[set[str]] = []
     for i, claim in enumerate(claims):
         for chunk, taken in zip(chunks, keys, strict=True):
-            if len(chunk) < TRANSACTION_CLAIMS and claim.key not in taken:
+            if len(chunk) < size and claim.key not in taken:
                 chunk.append(i)
                 taken.add(claim.key)
                 break

@@ -79,7 +79,13 @@ class Runtime:
 
     def ledger(self) -> DynamoDBLedger:
         entries = S3LedgerEntries(self.s3, self.settings.ledger_bucket)
-        return DynamoDBLedger(self.dynamodb, self.settings.ledger_table, LEDGER_CONCURRENCY, entries=entries)
+        return DynamoDBLedger(
+            self.dynamodb,
+            self.settings.ledger_table,
+            LEDGER_CONCURRENCY,
+            entries=entries,
+            claims_per_transaction=self.settings.claims_per_transaction,
+        )
 
     def syncs(self) -> DynamoDBSyncs:
         settings = self.settings

@@ -64,6 +64,8 @@ class ConnectorSettings(BaseModel):
     ledger_ttl_days: int = Field(
         default=_default(PipelineSettings, "ledger_ttl_days"), alias="LEDGER_TTL_DAYS", ge=1
     )
+    # 1: each claim is its own conditional write; 2 to 100 (DynamoDB's limit): claims in transactions.
+    claims_per_transaction: int = Field(default=100, alias="LEDGER_CLAIMS_PER_TRANSACTION", ge=1, le=100)
     # The source queues' maxReceiveCount (the template sets both from one parameter).
     max_receive_count: int | None = Field(
         default=_default(PipelineSettings, "max_receive_count"), alias="MAX_RECEIVE_COUNT", ge=1
