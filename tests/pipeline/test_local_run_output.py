@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +21,8 @@ from coveo_push_cli import local_run
 from coveo_push_cli.main import main
 from coveo_push_cli.parameters import ParameterError, check_value, no_local_effect, parse_parameters
 from coveo_push_cli.report_text import format_report
+
+from .kept_run import kept_local_run
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--parameter", "MaximumBatchingWindowInSeconds=1"]
@@ -349,32 +349,8 @@ def test_a_real_run_prints_a_summary_and_its_clock_is_the_wall_clock(
 
 
 def test_keep_leaves_the_stack_running_for_the_operator_tools_until_interrupted(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-        "PYTHONUNBUFFERED": "1",
-    }
-    command = [sys.executable, "-m", "coveo_push_cli.main", "local", "--keep", "--quiet", *FAST]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        printed: list[str] = []
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            printed.append(line)
-            if line.startswith("aws sqs send-message"):  # the last line of what --keep prints
-                break
-        exports = dict(
-            line.removeprefix("export ").rstrip("\n").split("=", 1)
-            for line in printed
-            if line.startswith("export ")
-        )
+    with kept_local_run(*FAST) as run:
+        env, printed, exports = run.env, run.printed, run.exports
         assert {"AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "LEDGER_TABLE", "LEDGER_BUCKET"} <= set(exports), (
             printed
         )
@@ -409,8 +385,5 @@ def test_keep_leaves_the_stack_running_for_the_operator_tools_until_interrupted(
             check=False,
         )
         assert redrive.returncode == 0 and "item: moved 0 message(s)" in redrive.stdout, redrive.stderr
-    finally:
-        process.send_signal(signal.SIGINT)
-        rest, errors = process.communicate(timeout=60)
-    assert process.returncode == 0, errors
-    assert "Stopped the local stack." in rest
+    assert run.returncode == 0, run.errors
+    assert "Stopped the local stack." in run.rest

@@ -7,11 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +19,8 @@ import pytest
 from aws_simulator.moto_server import MotoServer
 from coveo_push_cli import producer
 from coveo_push_cli.main import main
+
+from .kept_run import kept_local_run
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVIDER = "mysecurityidentityprovider8d9s8d"
@@ -355,47 +353,11 @@ def test_sync_of_an_empty_input_is_refused_before_anything_is_sent(
 @pytest.fixture
 def kept_run() -> Iterator[tuple[dict[str, str], str]]:
     """`coveo-push local --keep` in its own process: its exports and the emulator's URL."""
-    env = {
-        **os.environ,
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-        "PYTHONUNBUFFERED": "1",
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "coveo_push_cli.main",
-        "local",
-        "--keep",
-        "--quiet",
-        "--parameter",
-        "MaximumBatchingWindowInSeconds=1",
-    ]
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        assert process.stdout is not None
-        printed: list[str] = []
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            printed.append(line)
-            if line.startswith("aws sqs send-message"):  # the last line --keep prints
-                break
-        exports = dict(
-            line.removeprefix("export ").rstrip("\n").split("=", 1)
-            for line in printed
-            if line.startswith("export ")
-        )
+    with kept_local_run("--parameter", "MaximumBatchingWindowInSeconds=1") as run:
+        printed, exports = run.printed, run.exports
         coveo = next(line.split(": ", 1)[1].split()[0] for line in printed if "Coveo (emulator):" in line)
         assert "ITEM_QUEUE_URL" in exports and "IDENTITY_QUEUE_URL" in exports, printed
         yield exports, coveo
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=60)
 
 
 def indexed(coveo: str) -> dict[str, str]:
