@@ -47,6 +47,7 @@ from connector.ports import SyncLedger, ValidationLedger
 from .parameters import no_local_effect, parse_parameters
 from .report_text import NO_REASON as NO_REASON  # re-exported: tests and callers read it here
 from .report_text import QUEUE_LABELS, format_report
+from .timeouts import run_timeout_s
 
 # The project directory (a checkout, or a copy of template.yaml and events/) is the current one
 # unless --template names the template: nothing is looked up next to this module, which may be
@@ -1255,7 +1256,7 @@ def run(args: argparse.Namespace, *, demo: bool = False) -> int:
                 events,
                 faults=faults,
                 processing_delay_s=args.processing_delay,
-                timeout_s=args.timeout,
+                timeout_s=run_timeout_s(args.timeout, sum(len(stage.events) for stage in as_stages(events))),
                 template=template,
                 parameters=parameters,
                 progress=None if args.quiet else sys.stderr,

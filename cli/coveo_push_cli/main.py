@@ -12,6 +12,7 @@ from pathlib import Path
 from coveo_emulator.cli import add_arguments as add_emulator_arguments
 
 from . import producer_args
+from .timeouts import DEFAULT_TIMEOUT_S, TIMEOUT_PER_EVENT_S
 
 # When the command began (its imports above are light): `coveo-push local` reports its wall clock
 # from here, not from when its servers started.
@@ -19,7 +20,6 @@ STARTED = time.monotonic()
 
 # The commands' modules load boto3, moto and the connector (about a second): they are imported
 # only when their command runs, so the arguments are declared here.
-DEFAULT_TIMEOUT_S = 120.0
 DEMO_PROCESSING_DELAY_S = 3.0  # long enough to show the validator waiting for Coveo
 DEMO_TIMEOUT_S = 55.0  # the demo promises its verdict in under a minute
 
@@ -75,9 +75,16 @@ def _add_local_arguments(parser: argparse.ArgumentParser, *, demo: bool = False)
     parser.add_argument(
         "--timeout",
         type=float,
-        default=DEMO_TIMEOUT_S if demo else DEFAULT_TIMEOUT_S,
+        default=DEMO_TIMEOUT_S if demo else None,
         metavar="S",
-        help="stop draining and validating after this long, and say so (default: %(default)s)",
+        help=(
+            "stop draining and validating after this long, and say so (default: "
+            + (
+                f"{DEMO_TIMEOUT_S:g} s)"
+                if demo
+                else f"{DEFAULT_TIMEOUT_S:g} s plus {TIMEOUT_PER_EVENT_S * 1000:g} ms per event)"
+            )
+        ),
     )
     output = parser.add_mutually_exclusive_group()
     output.add_argument(

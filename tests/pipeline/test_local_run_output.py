@@ -387,3 +387,13 @@ def test_keep_leaves_the_stack_running_for_the_operator_tools_until_interrupted(
         assert redrive.returncode == 0 and "item: moved 0 message(s)" in redrive.stdout, redrive.stderr
     assert run.returncode == 0, run.errors
     assert "Stopped the local stack." in run.rest
+
+
+def test_the_default_timeout_grows_with_the_events_sent() -> None:
+    """120 s stopped a 50,000-event run while it progressed; the timeout catches a run that hangs."""
+    from coveo_push_cli.timeouts import run_timeout_s
+
+    assert run_timeout_s(None, 0) == 120
+    assert run_timeout_s(None, 10_000) == 220
+    assert run_timeout_s(None, 50_000) == 620
+    assert run_timeout_s(30, 50_000) == 30  # one given wins
