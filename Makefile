@@ -119,7 +119,7 @@ lock-upgrade: lock ## The same, taking the newest versions the ranges allow
 demo: install ## The worked example through the local pipeline (moto and the Coveo emulator)
 	$(BIN)/coveo-push demo
 
-bench: install ## The benchmarks, about 9 minutes; writes bench/results.json
+bench: install ## The benchmarks, about 5 minutes; writes bench/results.json
 	$(BIN)/python -m bench
 
 soak: install ## 50,000 events through the local pipeline under faults; prints the counts and the wall time
