@@ -32,6 +32,7 @@ WHOLE_NUMBER_PROPERTIES = frozenset(
     {"BatchSize", "MaximumBatchingWindowInSeconds", "MaximumConcurrency", "Timeout", "MemorySize"}
 )
 _NUMBER = re.compile(r"-?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+_INTEGER = re.compile(r"-?\d+")
 
 
 class ParameterError(ValueError):
@@ -125,15 +126,29 @@ def _same_number(number: float, option: Any) -> bool:
         return False
 
 
+def _integer_variables() -> frozenset[str]:
+    """The functions' environment variables their settings read as integers (LEDGER_TTL_DAYS, ...):
+    "1e3" reaching one would stop every function at its cold start."""
+    from connector.entry.settings import ConnectorSettings
+
+    return frozenset(
+        field.alias
+        for field in ConnectorSettings.model_fields.values()
+        if field.alias and field.annotation in (int, int | None)
+    )
+
+
 def _whole_number_problem(name: str, value: str, declaration: Mapping[str, Any], template: Any) -> str | None:
     """A Number with a fraction where the template puts it in a property Lambda takes as a whole
     number (a batch size, a timeout): CloudFormation would fail the deployment."""
-    if str(declaration.get("Type")) != "Number" or float(value).is_integer():
+    if str(declaration.get("Type")) != "Number" or _INTEGER.fullmatch(value):
         return None
-    places = [use.path for use in uses(template, name) if use.path[-1] in WHOLE_NUMBER_PROPERTIES]
+    whole = WHOLE_NUMBER_PROPERTIES | _integer_variables()
+    places = [use.path for use in uses(template, name) if use.path[-1] in whole]
     if not places:
         return None
-    return f"{name} must be a whole number: the template uses it as {_where(places[0])}"
+    # "1e3" and "500.0" are whole, but not as an integer property takes them.
+    return f"{name} must be a whole number written in digits: the template uses it as {_where(places[0])}"
 
 
 # --- where a parameter goes -------------------------------------------------------------------

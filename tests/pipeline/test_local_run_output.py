@@ -94,9 +94,23 @@ def test_the_real_templates_parameters_reach_the_local_run_or_say_why_not() -> N
         in notes["LogRetentionInDays"]
     )
     assert "the emulator's own" in notes["CoveoSourceId"]
-    # A fraction where Lambda takes a whole number is refused, naming where the template puts it.
-    with pytest.raises(ParameterError, match=r"ItemBatchSize must be a whole number: .*BatchSize"):
-        parse_parameters(["ItemBatchSize=1.5"], declared)
+    # A fraction where Lambda takes a whole number is refused, naming where the template puts it;
+    # so is a whole number not written in digits (CloudFormation would pass "1e3" on as it is), and
+    # one that reaches a variable the functions read as an integer (they would stop at cold start).
+    for text, where in [
+        ("ItemBatchSize=1.5", "BatchSize"),
+        ("ItemBatchSize=1e3", "BatchSize"),
+        ("ItemBatchSize=500.0", "BatchSize"),
+        ("ClaimsPerTransaction=1e1", "LEDGER_CLAIMS_PER_TRANSACTION"),
+        ("ClaimsPerTransaction=5.0", "LEDGER_CLAIMS_PER_TRANSACTION"),
+    ]:
+        with pytest.raises(ParameterError, match=rf"must be a whole number written in digits: .*{where}"):
+            parse_parameters([text], declared)
+    assert parse_parameters(["ItemBatchSize=500", "ClaimsPerTransaction=1"], declared) == {
+        "ItemBatchSize": "500",
+        "ClaimsPerTransaction": "1",
+    }
+    assert parse_parameters(["ProcessingDelaySeconds=2.5"], declared) == {"ProcessingDelaySeconds": "2.5"}
 
 
 @pytest.mark.parametrize(
