@@ -577,11 +577,12 @@ def _time_ms(event: CloudEvent) -> int | None:
 def _version(version: int | None, event: CloudEvent) -> int:
     if version is not None:
         return version
-    if event.time is None:
+    time_ms = _time_ms(event)
+    if time_ms is None:
         raise InvalidEvent(
             "no version: give data.version or the event's 'time' (its milliseconds stand for it)"
         )
-    return (event.time - _EPOCH) // timedelta(milliseconds=1)
+    return time_ms
 
 
 def event_id_of(body: str) -> str | None:

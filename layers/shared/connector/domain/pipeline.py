@@ -491,7 +491,7 @@ class Pipeline:
             return []
         if len(fresh) > 1:
             # A batch push will need a file container: Coveo creates it while the claims run.
-            budget = remaining_s() - self.settings.safety_margin_s
+            budget = self._budget_s(remaining_s)
             if budget > 0:
                 self.coveo.prefetch_file_container(deadline=Deadline.in_seconds(budget))
         # One orderingId for the whole push, above every orderingId these keys have had, and never
@@ -541,6 +541,10 @@ class Pipeline:
                 )
         return claimed
 
+    def _budget_s(self, remaining_s: Callable[[], float]) -> float:
+        """Seconds Coveo calls may still take: the invocation's time left less the safety margin."""
+        return remaining_s() - self.settings.safety_margin_s
+
     # --- push ---------------------------------------------------------------------------------------
 
     def _push(
@@ -549,7 +553,7 @@ class Pipeline:
         report: BatchReport,
         remaining_s: Callable[[], float],
     ) -> None:
-        budget = remaining_s() - self.settings.safety_margin_s
+        budget = self._budget_s(remaining_s)
         if budget <= 0:
             for message, change, _ in claimed:
                 report.set(
