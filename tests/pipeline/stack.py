@@ -30,7 +30,7 @@ import pytest
 from aws_simulator.cloudformation import LocalResources, provision_from_template
 from aws_simulator.moto_server import MotoServer
 from aws_simulator.stack import CoveoTarget, LocalStack
-from connector.adapters.dynamodb_ledger import DynamoDBLedger
+from connector.adapters.dynamodb_ledger import CLIENT_OPTIONS, DynamoDBLedger
 from connector.adapters.s3_ledger_entries import S3LedgerEntries
 from coveo_emulator.config import EmulatorConfig
 from coveo_emulator.server import EmulatorServer
@@ -135,4 +135,5 @@ def dynamodb_ledger(aws: MotoServer, resources: LocalResources, client: Any = No
     """The DynamoDB ledger of provisioned resources, with its S3 entries, as the runtime builds it;
     `client`: a DynamoDB client to use instead of a fresh one (e.g. one that records calls)."""
     entries = S3LedgerEntries(aws.client("s3"), resources.buckets["LedgerBucket"])
-    return DynamoDBLedger(client or aws.client("dynamodb"), resources.tables["LedgerTable"], entries=entries)
+    client = client or aws.client("dynamodb", **CLIENT_OPTIONS)
+    return DynamoDBLedger(client, resources.tables["LedgerTable"], entries=entries)

@@ -54,6 +54,15 @@ SLOTS_PER_PART = 32
 # Concurrent requests per invocation (the boto3 client is thread-safe; its connection pool is sized
 # to match in runtime.py).
 LEDGER_CONCURRENCY = 16
+# The ledger's DynamoDB client (botocore Config fields; runtime.py builds it, tests use the same):
+# a connection per concurrent request (boto3's default pool holds 10), and no client-side parameter
+# validation. That check was 45% of botocore's CPU for a transaction of 100 claims, and it checks
+# only the shapes this module builds: an event's data reaches DynamoDB as strings and numbers that
+# cannot be mistyped, and DynamoDB validates every request itself (docs/decisions.md).
+CLIENT_OPTIONS: dict[str, int | bool] = {
+    "max_pool_connections": LEDGER_CONCURRENCY,
+    "parameter_validation": False,
+}
 # BatchGetItems in flight at once for one read of more than 100 keys (a batch's heads: 5 for 500).
 READ_CONCURRENCY = 8
 # Claims per TransactWriteItems (DynamoDB's limit is 100 actions).

@@ -13,7 +13,7 @@ from typing import Any
 
 from coveo_push_api import CoveoClient, PushLimits
 
-from ..adapters.dynamodb_ledger import LEDGER_CONCURRENCY, DynamoDBLedger
+from ..adapters.dynamodb_ledger import CLIENT_OPTIONS, LEDGER_CONCURRENCY, DynamoDBLedger
 from ..adapters.dynamodb_syncs import DynamoDBSyncs
 from ..adapters.s3_content import S3Content
 from ..adapters.s3_ledger_entries import S3LedgerEntries
@@ -74,8 +74,7 @@ class Runtime:
     def dynamodb(self) -> Any:
         from botocore.config import Config
 
-        # One connection per concurrent ledger write (boto3's default pool holds 10).
-        return self.client("dynamodb", config=Config(max_pool_connections=LEDGER_CONCURRENCY))
+        return self.client("dynamodb", config=Config(**CLIENT_OPTIONS))
 
     def ledger(self) -> DynamoDBLedger:
         entries = S3LedgerEntries(self.s3, self.settings.ledger_bucket)
