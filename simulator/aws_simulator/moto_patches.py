@@ -317,8 +317,8 @@ def _install_sqs_receive() -> None:
                 break
             messages_to_dlq: list[Any] = []
             with queue._messages_lock:
+                now = time.time() * 1000.0  # one clock reading per pass, not per message looked at
                 for message in list(queue._messages):
-                    now = time.time() * 1000.0
                     if not (now > message.visible_at and not now < message.delayed_until):
                         continue
                     if message in queue.pending_messages:
@@ -429,6 +429,57 @@ def _install_routing() -> None:
         return modules
 
     _replace(backends, "list_of_moto_modules", list_of_moto_modules)
+
+
+# --- SQS: a receipt handle drawn in one call --------------------------------------------------------
+# moto draws each of a receipt handle's 185 lowercase letters with its own random.choice (a Python
+# loop through _randbelow: about a millisecond per message received, most of a receive's CPU).
+# random.choices draws the same kind of handle (185 letters, each uniform over a-z) from the same
+# seedable generator, in one call.
+
+
+def _install_receipt_handles() -> None:
+    import string
+
+    from moto.moto_api._internal import mock_random as generator  # what moto draws from; seedable
+    from moto.sqs import models, utils
+
+    letters = string.ascii_lowercase
+
+    def generate_receipt_handle() -> str:
+        return "".join(generator.choices(letters, k=185))
+
+    _replace(utils, "generate_receipt_handle", generate_receipt_handle)
+    _replace(models, "generate_receipt_handle", generate_receipt_handle)
+
+
+# --- every service: a handler's method names listed once, names converted once ---------------------
+# BaseResponse.call_action lists the handler class's methods on every request (inspect.getmembers:
+# every attribute of the class, sorted) to see whether the action is one of them. The methods a
+# class has do not change while moto runs (the patches here replace methods, they add none), so the
+# list is kept per class; each call gets its own copy. camelcase_to_underscores is a pure function
+# of its string; SQS's Queue.attributes converts the same 15 names for every message sent.
+
+
+def _install_dispatch_caches() -> None:
+    import functools
+
+    from moto.core import responses, utils
+    from moto.sqs import models
+
+    moto_method_names = utils.method_names_from_class
+    names_by_class: dict[Any, tuple[str, ...]] = {}
+
+    def method_names_from_class(clazz: object) -> list[str]:
+        names = names_by_class.get(clazz)
+        if names is None:
+            names = names_by_class[clazz] = tuple(moto_method_names(clazz))
+        return list(names)
+
+    converted = functools.lru_cache(maxsize=4096)(utils.camelcase_to_underscores)
+    _replace(responses, "method_names_from_class", method_names_from_class)
+    _replace(responses, "camelcase_to_underscores", converted)
+    _replace(models, "camelcase_to_underscores", converted)
 
 
 # --- DynamoDB: parse an expression string once ----------------------------------------------------
@@ -856,13 +907,106 @@ def _install_simple_update_cache() -> None:
             if _rebuildable(result, len(typed)):
                 if len(_validated_trees) >= _CACHE_LIMIT:
                     _validated_trees.clear()
+                    _simple_plans.clear()
                 _validated_trees[key] = result
+                _simple_plans[key] = _plan_of(result, len(typed), self.expression_attribute_names)
                 return _rebuild(result, iter(typed), None)
             return result
+        plan = _simple_plans.get(key) if _plans_applied.is_set() else None
+        if plan is not None:
+            return _SimplePlan(plan, typed)
         return _rebuild(kept, iter(typed), None)
 
     _replace(validators.Validator, "__init__", init)
     _replace(validators.UpdateExpressionValidator, "validate", validate)
+
+
+# --- DynamoDB: a simple update applied as moto's executors apply it ----------------------------------
+# For a validated simple expression (SET name = :value, REMOVE name, top-level names only), moto's
+# update_item normalizes the tree (SET actions in their order, REMOVE actions after, sorted) and its
+# executors then do, action by action: SET `item.attrs[name] = value` (the item's LimitedSizeDict,
+# which checks the 400 KB limit with what the item holds at that moment) and REMOVE
+# `item.attrs.pop(name, None)`. The plan is that list of actions, taken once per shape from moto's
+# own normalized tree, so the order is moto's; each call then runs it on its own values instead of
+# a rebuilt tree walked by the executors. The same dictionary operations run, so the same errors
+# (ItemSizeTooLarge) come out of them.
+
+_simple_plans: dict[tuple[Any, ...], tuple[tuple[str, str, int], ...] | None] = {}
+_plans_applied = threading.Event()  # set by the patch below: without it, moto's executors need trees
+
+
+class _SimplePlan:
+    """What `validate()` hands moto's update_item for a simple expression: `normalize()` is done,
+    and UpdateExpressionExecutor (patched) runs `apply`."""
+
+    def __init__(self, plan: tuple[tuple[str, str, int], ...], typed: list[Any]) -> None:
+        self.plan = plan
+        self.typed = typed
+
+    def normalize(self) -> None:
+        """The plan is in normalized order already."""
+
+    def apply(self, item: Any) -> None:
+        attrs = item.attrs  # a LimitedSizeDict: its __setitem__ makes moto's size check
+        for action, name, index in self.plan:
+            if action == "SET":
+                attrs[name] = self.typed[index]
+            else:
+                attrs.pop(name, None)
+
+
+class _Placeholder:
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+def _plan_of(tree: Any, values: int, names: Any) -> tuple[tuple[str, str, int], ...] | None:
+    """The actions of a validated simple tree in the order moto's executors run them, or None."""
+    copy_ = _rebuild(tree, iter([_Placeholder(i) for i in range(values)]), None)
+    copy_.normalize()
+    if type(copy_).__name__ != "UpdateExpression":
+        return None
+    plan: list[tuple[str, str, int]] = []
+    for action in copy_.children or ():
+        kind = type(action).__name__
+        path: Any = action.children[0] if action.children else None
+        if type(path).__name__ != "UpdateExpressionPath" or len(path.children or ()) != 1:
+            return None
+        element = path.children[0]
+        if type(element).__name__ == "ExpressionAttribute":
+            name = element.get_attribute_name()
+        elif type(element).__name__ == "ExpressionAttributeName" and isinstance(names, dict):
+            name = names.get(element.get_attribute_name_placeholder())
+        else:
+            return None
+        if not isinstance(name, str):
+            return None
+        if kind == "UpdateExpressionSetAction" and len(action.children) == 2:
+            value = action.children[1]
+            held = value.children[0] if type(value).__name__ == "DDBTypedValue" and value.children else None
+            if not isinstance(held, _Placeholder):
+                return None
+            plan.append(("SET", name, held.index))
+        elif kind == "UpdateExpressionRemoveAction" and len(action.children) == 1:
+            plan.append(("REMOVE", name, -1))
+        else:
+            return None
+    return tuple(plan)
+
+
+def _install_simple_update_plans() -> None:
+    from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
+
+    moto_execute = UpdateExpressionExecutor.execute
+
+    def execute(self: Any, node: Any = None) -> None:
+        if node is None and isinstance(self.update_ast, _SimplePlan):
+            self.update_ast.apply(self.item)
+            return
+        moto_execute(self, node)
+
+    _replace(UpdateExpressionExecutor, "execute", execute)
+    _plans_applied.set()
 
 
 def _expression_tree(key: tuple[Any, ...]) -> Any:
@@ -1202,6 +1346,23 @@ PATCHES: tuple[Patch, ...] = (
         _install_sqs_receive,
     ),
     Patch(
+        "sqs: receipt handles drawn in one call",
+        (
+            ("moto.sqs.utils", "generate_receipt_handle", "10853f98152c8dab"),
+            (_SQS, "Message.mark_received", "98e7ec115c7fcb9f"),
+        ),
+        _install_receipt_handles,
+    ),
+    Patch(
+        "dispatch: method names once per handler class, names converted once",
+        (
+            ("moto.core.utils", "method_names_from_class", "9dbac89d082b655f"),
+            ("moto.core.utils", "camelcase_to_underscores", "084cdc5bab92db95"),
+            ("moto.core.responses", "BaseResponse.call_action", "26076963fd17fd1a"),
+        ),
+        _install_dispatch_caches,
+    ),
+    Patch(
         "dynamodb: parse each expression string once",
         (
             (f"{_DDB_PARSING}.expressions", "UpdateExpressionParser.make", "2c00ed96d6e191f2"),
@@ -1246,6 +1407,16 @@ PATCHES: tuple[Patch, ...] = (
             ("moto.dynamodb.models.dynamo_type", "DynamoType.__init__", "7c6cde92e1149bfe"),
         ),
         _install_simple_update_cache,
+    ),
+    Patch(
+        "dynamodb: a simple update applied as moto's executors apply it",
+        (
+            (f"{_DDB_PARSING}.executors", "", "a3321981850c93b6"),
+            (f"{_DDB_PARSING}.ast_nodes", "", "ab97413e907e4054"),
+            ("moto.dynamodb.models", "DynamoDBBackend.update_item", "218984588dd689a5"),
+            ("moto.dynamodb.models.dynamo_type", "LimitedSizeDict", "c956079ac9554f8b"),
+        ),
+        _install_simple_update_plans,
     ),
     Patch(
         "dynamodb: transactions keep the items they touch, not copies of their tables",

@@ -258,6 +258,45 @@ def run() -> list[Any]:
             ExpressionAttributeNames=simple_names,
             ExpressionAttributeValues=simple_values({"S": "pending#08"}, {"N": "21"}, {"S": "z" * 410_000}),
         )
+        # moto sets before it removes, checking the size at each set: with `gone` still there, a
+        # value that would fit once `gone` is removed is refused (the order of the actions shows).
+        update(
+            "simple update, a large attribute to remove",
+            "simple#0",
+            "SET gone = :g",
+            ExpressionAttributeValues={":g": {"S": "g" * 300_000}},
+        )
+        update(
+            "simple update, too large until the remove",
+            "simple#0",
+            simple,
+            ExpressionAttributeNames=simple_names,
+            ExpressionAttributeValues=simple_values({"S": "pending#10"}, {"N": "23"}, {"S": "y" * 200_000}),
+        )
+        update(
+            "simple update, fits with the remove",
+            "simple#0",
+            simple,
+            ExpressionAttributeNames=simple_names,
+            ExpressionAttributeValues=simple_values({"S": "pending#10"}, {"N": "24"}, {"S": "y" * 90_000}),
+            ReturnValues="UPDATED_NEW",
+        )
+        # A SET that replaces a large value: the next SET is checked against the item as it is now.
+        # Twice: the first call of a shape is validated by moto, the second runs what was kept.
+        big = {"S": "b" * 150_000}
+        for n in range(2):
+            update(
+                f"simple update, a large value {n}",
+                f"big#{n}",
+                "SET big = :b",
+                ExpressionAttributeValues={":b": big},
+            )
+            update(
+                f"simple update, the large value replaced, then another {n}",
+                f"big#{n}",
+                "SET big = :b, bigger = :o",
+                ExpressionAttributeValues={":b": big, ":o": big},
+            )
         update(
             "simple update after the refusals",
             "simple#2",

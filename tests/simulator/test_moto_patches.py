@@ -596,3 +596,52 @@ def test_the_table_sorts_as_moto_sorts(moto_server: MotoServer) -> None:
         mine = [(i.hash_key.value, i.range_key.value if i.range_key else None) for i in Table.all_items(stub)]  # type: ignore[arg-type]
         moto_s = [(i.hash_key.value, i.range_key.value if i.range_key else None) for i in moto_sort(stub)]
         assert mine == moto_s
+
+
+# --- receipt handles and dispatch ------------------------------------------------------------------
+
+
+def test_receipt_handles_are_moto_s_kind_unique_and_follow_moto_s_seed(moto_server: MotoServer) -> None:
+    import re
+    import string
+
+    from moto.moto_api._internal import mock_random
+    from moto.sqs import utils
+
+    sqs = moto_server.client("sqs")
+    url = new_queue(sqs)
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(i)} for i in range(10)])
+    handles = [m["ReceiptHandle"] for m in receive(sqs, url, visibility=0)]
+    handles += [m["ReceiptHandle"] for m in receive(sqs, url)]
+    assert len(handles) == 20
+    assert all(re.fullmatch(r"[a-z]{185}", handle) for handle in handles)
+    assert len(set(handles)) == 20
+    # Drawn from moto's seedable generator, as moto's own: the same seed, the same handle.
+    mock_random.seed(7)
+    first = utils.generate_receipt_handle()
+    mock_random.seed(7)
+    assert utils.generate_receipt_handle() == first
+    # Each letter uniform over a-z: every letter turns up in a few thousand draws.
+    assert set("".join(utils.generate_receipt_handle() for _ in range(20))) == set(string.ascii_lowercase)
+
+
+def test_method_names_and_converted_names_are_moto_s(moto_server: MotoServer) -> None:
+    from moto.core import responses, utils
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.s3.responses import S3Response
+    from moto.sqs import models
+    from moto.sqs.responses import SQSResponse
+
+    moto_method_names = moto_patches.original(responses, "method_names_from_class")
+    for handler in (SQSResponse, DynamoHandler, S3Response):
+        names = responses.method_names_from_class(handler)
+        assert names == moto_method_names(handler)
+        names.clear()  # a caller's copy: the next call is whole again
+        assert responses.method_names_from_class(handler) == moto_method_names(handler)
+    moto_convert = moto_patches.original(models, "camelcase_to_underscores")
+    for name in ("ApproximateNumberOfMessages", "KmsMasterKeyId", "RedrivePolicy", "FifoQueue", "SSE"):
+        assert (
+            models.camelcase_to_underscores(name)
+            == moto_convert(name)
+            == utils.camelcase_to_underscores(name)
+        )
