@@ -123,6 +123,11 @@ class ThreadCpuProfile:
         if self._main is not None:
             self._main.disable()
 
+    def profilers(self) -> list[cProfile.Profile]:
+        """Every thread's profiler so far (for pstats)."""
+        with self._lock:
+            return list(self._profilers)
+
     def consumers(self) -> dict[str, Any]:
         """`{"cpu_s": total, "by_function": [{"function", "cpu_s", "libraries": {lib: s}}, ...]}`,
         most CPU first. Reading a profiler still enabled in a live thread is safe (its finished

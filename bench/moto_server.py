@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -44,6 +46,8 @@ from .capacity import (
 )
 
 CAPACITY_PATH = "/_bench/capacity"
+# A directory: each moto server then profiles its CPU and writes moto-<port>.pstats there on SIGTERM.
+PROFILE_DIR_ENV = "BENCH_MOTO_PROFILE_DIR"
 
 # --- capacity: what AWS would bill ------------------------------------------------------------------
 
@@ -384,8 +388,38 @@ def main(argv: list[str]) -> int:
     # ThreadedMotoServer's own set-up, with the capacity endpoint in front of moto's application.
     app = capacity_endpoint(DomainDispatcherApplication(create_backend_app), meter)
     server = make_server("127.0.0.1", int(argv[0]), app, True, request_handler=MotoRequestHandler)
+    profile_dir = os.environ.get(PROFILE_DIR_ENV)
+    if profile_dir:
+        _profile_until_terminated(Path(profile_dir) / f"moto-{argv[0]}.pstats")
     server.serve_forever()  # until the parent terminates us
     return 0
+
+
+def _profile_until_terminated(path: Path) -> None:
+    """Profile every request thread (bench/cpu_profile.py, Python 3.11); on SIGTERM, write one
+    pstats file (`python -m pstats PATH`) and exit: where moto's own CPU goes, for whoever cuts it."""
+    import pstats
+    import signal
+
+    from .cpu_profile import ThreadCpuProfile
+
+    profile = ThreadCpuProfile()
+    profile.start()
+
+    def dump(*_: object) -> None:
+        profile.stop()
+        stats: pstats.Stats | None = None
+        for profiler in profile.profilers():
+            profiler.create_stats()
+            if stats is None:
+                stats = pstats.Stats(profiler)
+            else:
+                stats.add(profiler)
+        if stats is not None:
+            stats.dump_stats(path)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, dump)
 
 
 if __name__ == "__main__":
