@@ -6,7 +6,8 @@ MaximumConcurrency *instances* (template.yaml: 5), each a process of its own (a 
 environment: its own interpreter, GIL, clients and ledger threads) that builds the stack once (the
 cold start, before the clock starts) and then runs invocations one at a time. Then one thread per
 instance loops: gather a batch from SQS, invoke its instance with it (the event over a pipe), settle
-the batch as Lambda does (delete what did not fail). Gathering is serialized (a lock held from the
+the batch as Lambda does (delete what did not fail); a thread that finds nothing visible waits
+until a batch settles or IDLE_POLL_S passes, as a long poll would. Gathering is serialized (a lock held from the
 first receive until the batch is handed over), so batches fill to BatchSize (or Lambda's 6 MB) one
 after the other, as the mapping's batcher fills them, while up to MaximumConcurrency invocations
 run at once: 1,000 queued items make 2 invocations of 500 running side by side; 10,000 make 20, five
@@ -82,10 +83,16 @@ class _Timed:
 
 
 class _HttpClock:
-    """httpx event hooks: the time from sending each request to its answer's headers."""
+    """httpx event hooks: the time from sending each request to its answer's headers. A request
+    sent by the client's container prefetch (its own thread, while the handler waits for the
+    claims) goes to `prefetch_seconds`: the handler's thread did not wait for it then."""
 
     def __init__(self) -> None:
+        from coveo_push_api.client import PREFETCH_THREAD_NAME
+
+        self._prefetch_thread = PREFETCH_THREAD_NAME
         self.seconds = 0.0
+        self.prefetch_seconds = 0.0
         self.requests = 0
         self._sent: dict[int, float] = {}
 
@@ -102,7 +109,10 @@ class _HttpClock:
     def _on_response(self, response: Any) -> None:
         sent = self._sent.pop(id(response.request), None)
         if sent is not None:
-            self.seconds += time.perf_counter() - sent
+            if threading.current_thread().name.startswith(self._prefetch_thread):
+                self.prefetch_seconds += time.perf_counter() - sent
+            else:
+                self.seconds += time.perf_counter() - sent
             self.requests += 1
 
 
@@ -151,7 +161,7 @@ def instance(connection: Any, spec: dict[str, Any]) -> None:
         event, context_fields = message
         context = LambdaContext(**context_fields)
         waits.clear()
-        coveo_before, requests_before = http.seconds, http.requests
+        coveo_before, requests_before, prefetch_before = http.seconds, http.requests, http.prefetch_seconds
         sent_before = pipeline.coveo.requests_sent
         calls_before = Counter(counter.calls)
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -169,6 +179,7 @@ def instance(connection: Any, spec: dict[str, Any]) -> None:
                 "wall_s": wall,
                 "cpu_s": cpu,
                 "coveo_wait_s": http.seconds - coveo_before,
+                "coveo_prefetch_s": http.prefetch_seconds - prefetch_before,
                 "coveo_http_requests": http.requests - requests_before,
                 "coveo_requests_sent": pipeline.coveo.requests_sent - sent_before,
                 "ledger_wait_s": waits["ledger"],
@@ -379,6 +390,7 @@ def _result(
         "handler_seconds": total("wall_s"),
         "handler_cpu_seconds": total("cpu_s"),
         "coveo_wait_seconds": total("coveo_wait_s"),
+        "coveo_prefetch_seconds": total("coveo_prefetch_s"),
         "ledger_wait_seconds": total("ledger_wait_s"),
         "ledger_wait_seconds_by_method": _sum_dicts(r["ledger_wait_by_method_s"] for r in results),
         "other_aws_wait_seconds": total("other_aws_wait_s"),

@@ -192,6 +192,7 @@ def time_per_1000(run: dict[str, Any], profiled: dict[str, Any] | None) -> dict[
         "wall_s": per_1000(run["seconds"], items),
         "handler_s": per_1000(handler, items),
         "coveo_wait_s": per_1000(coveo, items),
+        "coveo_prefetch_s": per_1000(run.get("coveo_prefetch_seconds", 0.0), items),
         "ledger_wait_s": per_1000(ledger, items),
         "ledger_wait_by_method_s": {
             method: per_1000(seconds, items)

@@ -45,9 +45,12 @@ FIGURES = {
     "DynamoDB and S3 calls each wait aws_latency_ms before moto answers. items_per_s is wall time from "
     "the first SQS poll to the last delete (connector) or of the loop of calls (official client).",
     "latency.items_1000.connector.time_per_1000": "per 1,000 changes, summed over invocations (what "
-    "Lambda bills): handler_s = coveo_wait_s (sending each request to its answer's headers) + "
+    "Lambda bills): handler_s = coveo_wait_s (the handler's thread, from sending each request to "
+    "its answer's headers) + "
     "ledger_wait_s (the ledger's DynamoDB and S3 calls, as the handler waited for them) + "
-    "other_aws_wait_s + handler_rest_s; handler_cpu_s is the instances' CPU (all threads); "
+    "other_aws_wait_s + handler_rest_s; coveo_prefetch_s is the file container created in another "
+    "thread while the handler waited for the claims (in ledger_wait_s then, not added again); "
+    "handler_cpu_s is the instances' CPU (all threads); "
     "mapping_gather_s/settle_s the local event source mapping's SQS receives and deletes; "
     "top_cpu_consumers from a separate profiled run.",
     "cost_per_million_usd": "connector cost per million changes from the run's counts at list prices "
@@ -219,7 +222,8 @@ def latency_table(scenario: dict[str, Any] | None) -> list[str]:
             "where the connector's time goes, per 1,000 changes (seconds, summed over invocations):",
             f"  wall {budget['wall_s']:.3f}; handler {budget['handler_s']:.3f} = Coveo wait {budget['coveo_wait_s']:.3f}"
             f" + ledger wait {budget['ledger_wait_s']:.3f} + other AWS {budget['other_aws_wait_s']:.3f}"
-            f" + rest {budget['handler_rest_s']:.3f}; handler CPU {budget['handler_cpu_s']:.3f}",
+            f" + rest {budget['handler_rest_s']:.3f}; handler CPU {budget['handler_cpu_s']:.3f};"
+            f" Coveo container prefetched meanwhile {budget.get('coveo_prefetch_s', 0):.3f}",
             f"  event source mapping (local, not the function): gather {budget['mapping_gather_s']:.3f},"
             f" settle {budget['mapping_settle_s']:.3f}; moto CPU {budget.get('moto_cpu_s', 0):.3f}"
             f" (DynamoDB, S3), {budget.get('moto_sqs_cpu_s', 0):.3f} (SQS)",

@@ -12,7 +12,7 @@ import pytest
 
 from bench import latency
 from bench.cpu_profile import PER_THREAD_PROFILES, ThreadCpuProfile, describe, library_of, library_of_builtin
-from bench.esm import _max_overlap, merge_profiles
+from bench.esm import _HttpClock, _max_overlap, merge_profiles
 
 
 def _connector_run(**overrides: Any) -> dict[str, Any]:
@@ -41,6 +41,31 @@ def test_time_per_1000_splits_the_handler_time_and_scales_to_1000_changes() -> N
     assert budget["handler_cpu_s"] == 2.4
     assert (budget["mapping_gather_s"], budget["mapping_settle_s"], budget["moto_cpu_s"]) == (1.8, 0.8, 5.0)
     assert "top_cpu_consumers" not in budget
+    assert budget["coveo_prefetch_s"] == 0.0
+    with_prefetch = latency.time_per_1000(_connector_run(items=500, coveo_prefetch_seconds=0.2), None)
+    assert with_prefetch["coveo_prefetch_s"] == 0.4
+    assert with_prefetch["handler_rest_s"] == budget["handler_rest_s"]  # overlapped: not taken again
+
+
+def test_the_container_prefetch_s_coveo_time_is_not_the_handler_thread_s_wait() -> None:
+    import types
+
+    from coveo_push_api.client import PREFETCH_THREAD_NAME
+
+    clock = _HttpClock()
+
+    def round_trip() -> None:
+        request = types.SimpleNamespace()
+        clock._on_request(request)
+        time.sleep(0.02)
+        clock._on_response(types.SimpleNamespace(request=request))
+
+    prefetch = threading.Thread(target=round_trip, name=f"{PREFETCH_THREAD_NAME}_0")
+    prefetch.start()
+    prefetch.join()
+    assert clock.seconds == 0.0 and clock.prefetch_seconds >= 0.02
+    round_trip()  # the handler's own thread
+    assert clock.seconds >= 0.02 and clock.requests == 2
 
 
 def test_time_per_1000_names_the_top_three_consumers_of_the_profiled_run() -> None:

@@ -67,6 +67,9 @@ LOGS_MAX_WINDOW = timedelta(days=7)
 # orderingIds a little ahead of our clock are tolerated (clock skew); far-future ones poison a source.
 FUTURE_ORDERING_TOLERANCE_MS = 60_000
 
+# The name of the thread that creates a prefetched container (a benchmark tells its requests apart).
+PREFETCH_THREAD_NAME = "coveo-container"
+
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # A file container expires 60 minutes after it is created (Push API reference, "file container");
 # one prefetched longer ago than this is not used, so its upload cannot meet the expiry.
@@ -485,7 +488,7 @@ class CoveoClient:
             if self._prefetched is not None:
                 return
             if self._prefetcher is None:
-                self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coveo-container")
+                self._prefetcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix=PREFETCH_THREAD_NAME)
             future = self._prefetcher.submit(self.create_file_container, deadline=deadline)
             self._prefetched = (future, self._clock())
 
