@@ -254,13 +254,16 @@ def _parse_time(value: Any) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise InvalidEvent(f"event time must be an RFC 3339 string, got {_json_type(value)}")
-    shown = strict_json.printable(repr(value), 80)
+
+    def shown() -> str:  # only for a refusal: most events are fine, and this is per event
+        return strict_json.printable(repr(value), 80)
+
     match = _RFC3339.fullmatch(value)
     if match is None and _RFC3339.fullmatch(value + "Z"):
-        raise InvalidEvent(f"event time {shown} has no time zone; RFC 3339 ends with 'Z' or an offset")
+        raise InvalidEvent(f"event time {shown()} has no time zone; RFC 3339 ends with 'Z' or an offset")
     if match is None:
         raise InvalidEvent(
-            f"event time {shown} is not an RFC 3339 date-time; expected e.g. '2026-11-26T09:00:05Z' "
+            f"event time {shown()} is not an RFC 3339 date-time; expected e.g. '2026-11-26T09:00:05Z' "
             "or '2026-11-26T10:00:05.123+01:00' (date, 'T', time with seconds, and a zone)"
         )
     part = {name: int(text) for name, text in match.groupdict().items() if text and text.isdigit()}
@@ -283,12 +286,12 @@ def _parse_time(value: Any) -> datetime | None:
             tzinfo=zone,
         )
     except ValueError as exc:
-        raise InvalidEvent(f"event time {shown} is not a valid date-time ({exc})") from None
+        raise InvalidEvent(f"event time {shown()} is not a valid date-time ({exc})") from None
     if leap:  # 23:59:60 is the second after 23:59:59
         moment += timedelta(seconds=1)
     if moment < _EPOCH:
         raise InvalidEvent(
-            f"event time {shown} is before 1970; a version taken from it would be negative "
+            f"event time {shown()} is before 1970; a version taken from it would be negative "
             "(send the change's real time, or data.version)"
         )
     return moment
@@ -545,7 +548,9 @@ def _validate(model: type[_M], data: dict[str, Any]) -> _M:
 
 
 def _check_document_id(document_id: str) -> str:
-    shown = strict_json.printable(repr(document_id), 120)
+    def shown() -> str:  # only for a refusal: most events are fine, and this is per event
+        return strict_json.printable(repr(document_id), 120)
+
     if len(document_id) > MAX_DOCUMENT_ID_LENGTH:
         raise InvalidEvent(
             f"data.documentId is {len(document_id):,} characters; at most {MAX_DOCUMENT_ID_LENGTH:,}"
@@ -553,19 +558,19 @@ def _check_document_id(document_id: str) -> str:
     match = _URI.fullmatch(document_id)
     if match is None:
         raise InvalidEvent(
-            f"data.documentId {shown} is not a URI; Coveo identifies items by URI, "
+            f"data.documentId {shown()} is not a URI; Coveo identifies items by URI, "
             "e.g. 'file://folder/mytext.txt' or 'https://example.com/page' (no spaces or control characters)"
         )
     scheme, rest = match["scheme"].lower(), match["rest"]
     if scheme in SCRIPT_SCHEMES:
         raise InvalidEvent(
-            f"data.documentId {shown} uses the {scheme}: scheme, which a browser runs instead of opening; "
+            f"data.documentId {shown()} uses the {scheme}: scheme, which a browser runs instead of opening; "
             "a search result must link to the item itself"
         )
     hierarchical = rest.removeprefix("//")
     if not re.split(r"[?#]", hierarchical, maxsplit=1)[0]:
         raise InvalidEvent(
-            f"data.documentId {shown} names no item: it has a scheme but an empty authority and path"
+            f"data.documentId {shown()} names no item: it has a scheme but an empty authority and path"
         )
     return document_id
 

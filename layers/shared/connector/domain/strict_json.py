@@ -167,5 +167,6 @@ def printable(text: str, limit: int = 200) -> str:
     """`text` made safe to put in a reason, a log line or an SQS attribute: no lone surrogates,
     no control characters, at most `limit` characters."""
     safe = text[: limit + 1].encode("utf-8", "backslashreplace").decode("utf-8")
-    safe = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in safe)
+    if not safe.isprintable():  # most text is: no character to look at one by one
+        safe = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in safe)
     return safe if len(safe) <= limit else safe[: limit - 1] + "…"
