@@ -250,6 +250,7 @@ def drain(spec: dict[str, Any]) -> dict[str, Any]:
     settled = threading.Condition()
     expected = spec["count"]
     state = {"settled": 0, "received": 0, "failed": 0, "errors": 0}
+    finished: dict[str, float | None] = {"at": None}
     invocations: list[_Invocation] = []
     deadline = time.monotonic() + float(spec.get("timeout_s", 1500))
 
@@ -302,6 +303,8 @@ def drain(spec: dict[str, Any]) -> dict[str, Any]:
             done = time.perf_counter()
             with settled_lock:
                 state["settled"] += batch.deleted
+                if state["settled"] >= expected and finished["at"] is None:
+                    finished["at"] = time.perf_counter()  # the last delete: the drain's end
                 state["received"] += batch.received
                 state["failed"] += batch.failed
                 state["errors"] += batch.handler_error is not None
@@ -324,7 +327,8 @@ def drain(spec: dict[str, Any]) -> dict[str, Any]:
             thread.start()
         for thread in threads:
             thread.join()
-        elapsed = time.perf_counter() - started
+        # From the first poll to the last delete (not to the last idle thread noticing it).
+        elapsed = (finished["at"] or time.perf_counter()) - started
         mapping_cpu = time.process_time() - cpu_started
         moto_cpu = (cpu_seconds(moto_pid) - moto_cpu_before) if moto_pid else None
         sqs_cpu = (cpu_seconds(sqs_pid) - sqs_cpu_before) if sqs_pid else None
