@@ -540,10 +540,38 @@ def _install_parse_cache() -> None:
 # values it put in the tree (the other steps look at node kinds and texts; the class's digest pins
 # that). So the tree built for an expression and a set of names serves every call with the same
 # two: the call looks its values up in the order moto would (so a missing one fails as in moto,
-# and first), puts them into a fresh copy of the tree, and makes the operators from it. A parse
-# that fails is not kept.
+# and first), puts them into a copy of the tree, and makes the operators from it. The copy is new
+# only along the paths to the value nodes: the tree is read, never changed, after it is built (the
+# operators and the two finders read it; moto's own first parse already shares the cached tree with
+# its call), so the branches without a value are shared. The names and value placeholders the two
+# finders collect depend on node kinds and texts only, so they are kept with the tree. A parse that
+# fails is not kept.
 
-_condition_trees: dict[tuple[str, Any], tuple[tuple[str, ...], Any]] = {}
+
+@dataclass(frozen=True)
+class _ConditionTree:
+    value_names: tuple[str, ...]  # looked up, in moto's order, before anything else
+    tree: Any
+    with_value: frozenset[int]  # ids of the nodes that are, or hold, a value node
+    literals: tuple[str, ...]  # _find_literals of the tree
+    value_texts: tuple[str, ...]  # _find_expr_attr_values of the tree
+
+
+_condition_trees: dict[tuple[str, Any], _ConditionTree] = {}
+
+
+def _nodes_with_value(tree: Any, value_kind: Any) -> frozenset[int]:
+    found: set[int] = set()
+
+    def walk(node: Any) -> bool:
+        below = [walk(child) for child in node.children]
+        if node.kind == value_kind or any(below):
+            found.add(id(node))
+            return True
+        return False
+
+    walk(tree)
+    return frozenset(found)
 
 
 def _install_condition_cache() -> None:
@@ -574,16 +602,25 @@ def _install_condition_cache() -> None:
             nodes = self._apply_parens_and_booleans(nodes)
             node = nodes[0]
             self._assert_no_redundant_parentheses(node)
+            literals, value_texts = self._find_literals(node), self._find_expr_attr_values(node)
             if key is not None:
                 if len(_condition_trees) >= _CACHE_LIMIT:
                     _condition_trees.clear()
-                _condition_trees[key] = (value_names, node)
+                _condition_trees[key] = _ConditionTree(
+                    value_names,
+                    node,
+                    _nodes_with_value(node, value_kind),
+                    tuple(literals),
+                    tuple(value_texts),
+                )
         else:
-            value_names, tree = cached
-            for name in value_names:  # as _parse_paths looks them up: a missing one raises here
+            for name in cached.value_names:  # as _parse_paths looks them up: a missing one raises here
                 self._lookup_expression_attribute_value(name)
+            with_value = cached.with_value
 
             def with_values(node: Any) -> Any:
+                if id(node) not in with_value:
+                    return node  # no value below: the kept branch serves as it is
                 children = [with_values(child) for child in node.children]
                 if node.kind == value_kind:
                     return node._replace(
@@ -591,9 +628,10 @@ def _install_condition_cache() -> None:
                     )
                 return node._replace(children=children)
 
-            node = with_values(tree)
-        self.expr_attr_names_found.extend(self._find_literals(node))
-        self.expr_attr_values_found.extend(self._find_expr_attr_values(node))
+            node = with_values(cached.tree)
+            literals, value_texts = list(cached.literals), list(cached.value_texts)
+        self.expr_attr_names_found.extend(literals)
+        self.expr_attr_values_found.extend(value_texts)
         return self._make_op_condition(node)
 
     _replace(ConditionExpressionParser, "parse", parse)
