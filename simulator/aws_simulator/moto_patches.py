@@ -985,12 +985,39 @@ class _SimplePlan:
         """The plan is in normalized order already."""
 
     def apply(self, item: Any) -> None:
-        attrs = item.attrs  # a LimitedSizeDict: its __setitem__ makes moto's size check
+        from moto.dynamodb.exceptions import ItemSizeTooLarge
+        from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict, bytesize
+
+        attrs = item.attrs
+        if type(attrs) is not LimitedSizeDict:
+            for action, name, index in self.plan:
+                if action == "SET":
+                    attrs[name] = self.typed[index]
+                else:
+                    attrs.pop(name, None)
+            return
+
+        def size(part: Any) -> int:  # LimitedSizeDict.__setitem__'s measure of a key or a value
+            return part.size() if type(part) is DynamoType else bytesize(str(part))  # type: ignore[no-any-return]
+
+        # LimitedSizeDict.__setitem__ sums the whole item (names and values) at every SET, and
+        # refuses the SET if that sum plus the new name and value pass 405,000 (the old value of the
+        # same name still counted). The same sum is kept here as the actions change the item, and
+        # the same check made before each SET.
+        total = sum(size(name) + size(value) for name, value in attrs.items())
         for action, name, index in self.plan:
+            old = attrs.get(name)
+            before = 0 if old is None else size(name) + size(old)
             if action == "SET":
-                attrs[name] = self.typed[index]
-            else:
-                attrs.pop(name, None)
+                value = self.typed[index]
+                added = bytesize(name) + size(value)
+                if total + added > 405000:
+                    raise ItemSizeTooLarge
+                dict.__setitem__(attrs, name, value)
+                total += added - before
+            elif old is not None:
+                del attrs[name]
+                total -= before
 
 
 class _Placeholder:

@@ -297,6 +297,21 @@ def run() -> list[Any]:
                 "SET big = :b, bigger = :o",
                 ExpressionAttributeValues={":b": big, ":o": big},
             )
+        # REMOVE written first runs first: the SET after it is checked without the removed value.
+        for n in range(2):
+            update(
+                f"simple update, a large value to remove {n}",
+                f"gone#{n}",
+                "SET gone = :g",
+                ExpressionAttributeValues={":g": {"S": "g" * 300_000}},
+            )
+            update(
+                f"simple update, removed before a large SET {n}",
+                f"gone#{n}",
+                "REMOVE gone SET note = :n",
+                ExpressionAttributeValues={":n": {"S": "n" * 200_000}},
+                ReturnValues="ALL_NEW",
+            )
         update(
             "simple update after the refusals",
             "simple#2",
