@@ -986,7 +986,8 @@ class _SimplePlan:
 
     def apply(self, item: Any) -> None:
         from moto.dynamodb.exceptions import ItemSizeTooLarge
-        from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict, bytesize
+        from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+        from moto.dynamodb.models.utilities import bytesize  # what LimitedSizeDict measures with
 
         attrs = item.attrs
         if type(attrs) is not LimitedSizeDict:
@@ -998,7 +999,7 @@ class _SimplePlan:
             return
 
         def size(part: Any) -> int:  # LimitedSizeDict.__setitem__'s measure of a key or a value
-            return part.size() if type(part) is DynamoType else bytesize(str(part))  # type: ignore[no-any-return]
+            return part.size() if type(part) is DynamoType else bytesize(str(part))
 
         # LimitedSizeDict.__setitem__ sums the whole item (names and values) at every SET, and
         # refuses the SET if that sum plus the new name and value pass 405,000 (the old value of the
