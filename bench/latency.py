@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from . import workload
+from . import rig_cost, workload
 from .common import Servers, emulator, log, median, run_worker
 from .cpu_profile import PER_THREAD_PROFILES, describe
 from .items import run_connector
@@ -57,6 +57,8 @@ def measure(
     runs: dict[str, list[dict[str, Any]]] = {"connector": [], "official_one_by_one": [], "official_batch": []}
     spec = {"coveo_url": servers.coveo_url, "count": count, "large": False}
     label = f"{count} small items @ {rtt_ms:g}±{jitter_ms:g} ms"
+    rig = rig_cost.measure(servers)
+    log(f"  moto's CPU per call (the rig's own cost): {rig_cost.describe(rig)}")
     for attempt in range(max(connector_runs, batch_runs, one_by_one_runs)):
         if attempt < batch_runs:
             runs["official_batch"].append(_official(servers, "official:items_batch", spec, latency))
@@ -90,6 +92,7 @@ def measure(
         "aws_latency_ms": aws,
         "items_1000": scenario,
         "targets": targets(scenario),
+        "rig_moto_cpu_ms": rig,
     }
     return result, runs
 

@@ -53,6 +53,9 @@ FIGURES = {
     "handler_cpu_s is the instances' CPU (all threads); "
     "mapping_gather_s/settle_s the local event source mapping's SQS receives and deletes; "
     "top_cpu_consumers from a separate profiled run.",
+    "latency.rig_moto_cpu_ms": "moto's CPU per call, measured in the same run against the same moto "
+    "processes (bench/rig_cost.py): a claim inside the ledger's transaction of 100, a lone claim, the "
+    "mapping's SQS receive and delete of 10: what the rig adds to each call that DynamoDB and SQS would not.",
     "cost_per_million_usd": "connector cost per million changes from the run's counts at list prices "
     "(see bench/cost.py); Lambda time as measured here against moto, so an upper bound.",
 }
@@ -238,6 +241,11 @@ def latency_table(scenario: dict[str, Any] | None) -> list[str]:
             lines.append(
                 f"  CPU #{rank}: {top['cpu_s']:.3f} s ({top['share']:.0%} of profiled CPU) {top['consumer']}"
             )
+    rig = scenario.get("rig_moto_cpu_ms")
+    if rig:
+        from .rig_cost import describe
+
+        lines.append(f"  the rig: moto's CPU per call, {describe(rig)}")
     return lines
 
 
