@@ -7,11 +7,11 @@ environment: its own interpreter, GIL, clients and ledger threads) that builds t
 cold start, before the clock starts) and then runs invocations one at a time. Then one thread per
 instance loops: gather a batch from SQS, invoke its instance with it (the event over a pipe), settle
 the batch as Lambda does (delete what did not fail); a thread that finds nothing visible waits
-until a batch settles or IDLE_POLL_S passes, as a long poll would. Gathering is serialized (a lock held from the
-first receive until the batch is handed over), so batches fill to BatchSize (or Lambda's 6 MB) one
-after the other, as the mapping's batcher fills them, while up to MaximumConcurrency invocations
-run at once: 1,000 queued items make 2 invocations of 500 running side by side; 10,000 make 20, five
-at a time. The poller is aws_simulator's `SqsEventSourcePoller` with the template's settings (its
+until a batch settles or IDLE_POLL_S passes, as a long poll would. Gathering is serialized (a lock
+held from the first receive until the batch is handed over), so batches fill to BatchSize (or
+Lambda's 6 MB) one after the other, as the mapping's batcher fills them, while up to
+MaximumConcurrency invocations run at once: 1,000 queued items make 2 invocations of 500 running
+side by side; 10,000 make 20, five at a time. The poller is aws_simulator's `SqsEventSourcePoller` with the template's settings (its
 batching window set to 0: the queue is full before the clock starts).
 
 Each instance measures its invocations: wall time, CPU time of the whole process (the ledger's

@@ -966,8 +966,10 @@ def _install_simple_update_cache() -> None:
 # which checks the 400 KB limit with what the item holds at that moment) and REMOVE
 # `item.attrs.pop(name, None)`. The plan is that list of actions, taken once per shape from moto's
 # own normalized tree, so the order is moto's; each call then runs it on its own values instead of
-# a rebuilt tree walked by the executors. The same dictionary operations run, so the same errors
-# (ItemSizeTooLarge) come out of them.
+# a rebuilt tree walked by the executors. The size check is LimitedSizeDict's, made against a sum
+# kept up to date instead of one recomputed over the whole item at every SET, so the same SET
+# raises the same ItemSizeTooLarge (differential scenarios: a SET after a large value is replaced,
+# a REMOVE written before a SET).
 
 _simple_plans: dict[tuple[Any, ...], tuple[tuple[str, str, int], ...] | None] = {}
 _plans_applied = threading.Event()  # set by the patch below: without it, moto's executors need trees
