@@ -266,21 +266,18 @@ def run() -> list[Any]:
             "SET gone = :g",
             ExpressionAttributeValues={":g": {"S": "g" * 300_000}},
         )
-        update(
-            "simple update, too large until the remove",
-            "simple#0",
-            simple,
-            ExpressionAttributeNames=simple_names,
-            ExpressionAttributeValues=simple_values({"S": "pending#10"}, {"N": "23"}, {"S": "y" * 200_000}),
-        )
-        update(
-            "simple update, fits with the remove",
-            "simple#0",
-            simple,
-            ExpressionAttributeNames=simple_names,
-            ExpressionAttributeValues=simple_values({"S": "pending#10"}, {"N": "24"}, {"S": "y" * 90_000}),
-            ReturnValues="UPDATED_NEW",
-        )
+        for name, at, size, returns in (
+            ("too large until the remove", "23", 200_000, "NONE"),
+            ("fits with the remove", "24", 90_000, "UPDATED_NEW"),
+        ):
+            update(
+                f"simple update, {name}",
+                "simple#0",
+                simple,
+                ExpressionAttributeNames=simple_names,
+                ExpressionAttributeValues=simple_values({"S": "pending#10"}, {"N": at}, {"S": "y" * size}),
+                ReturnValues=returns,
+            )
         # A SET that replaces a large value: the next SET is checked against the item as it is now.
         # Twice: the first call of a shape is validated by moto, the second runs what was kept.
         big = {"S": "b" * 150_000}
