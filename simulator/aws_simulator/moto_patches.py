@@ -1285,13 +1285,32 @@ def _install_projection() -> None:
         for name in names:
             if name in self.attrs and name not in result:
                 result[name] = dynamo_type.deserializer.deserialize(self.attrs[name].to_regular_json())
-        return dynamo_type.Item(
-            hash_key=self.hash_key,
-            range_key=self.range_key,
-            attrs=dynamo_type.serializer.serialize(result)["M"],
-        )
+        # Item(hash_key, range_key, attrs) as moto builds it, its attributes put in one by one with
+        # LimitedSizeDict's check made against a running sum (Item.__init__ sums the whole item again
+        # for every attribute: quadratic in a ledger part's many attributes).
+        projected = dynamo_type.Item(hash_key=self.hash_key, range_key=self.range_key, attrs={})
+        _fill_limited(projected.attrs, dynamo_type.serializer.serialize(result)["M"].items())
+        return projected
 
     _replace(dynamo_type.Item, "project", project)
+
+
+def _fill_limited(attrs: Any, wire: Iterable[tuple[str, Any]]) -> None:
+    """`attrs[name] = DynamoType(value)` for each pair, in order, into an empty LimitedSizeDict,
+    refusing as its __setitem__ would (the sum of the names and values so far plus the new pair,
+    against 405,000) without summing the whole dict again at each pair."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.utilities import bytesize
+
+    total = 0
+    for name, value in wire:
+        typed = DynamoType(value)
+        added = bytesize(name) + typed.size()
+        if total + added > 405000:
+            raise ItemSizeTooLarge
+        dict.__setitem__(attrs, name, typed)
+        total += added
 
 
 # --- serializing AttributeValues: pick the one member present instead of asking for all ten -------
@@ -1511,6 +1530,8 @@ PATCHES: tuple[Patch, ...] = (
         "dynamodb: project top-level names directly",
         (
             ("moto.dynamodb.models.dynamo_type", "Item.project", "f411e6d8b56886f4"),
+            ("moto.dynamodb.models.dynamo_type", "Item.__init__", "d9c12b62cb921831"),
+            ("moto.dynamodb.models.dynamo_type", "LimitedSizeDict", "c956079ac9554f8b"),
             ("moto.dynamodb.models.dynamo_type", "Item.to_regular_json", "866aafe440d99a25"),
             ("moto.dynamodb.models.utilities", "find_nested_key", "66e7b1b00236a811"),
             ("botocore.utils", "merge_dicts", "e37c91dbbe97c54f"),
