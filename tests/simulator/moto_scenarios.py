@@ -335,6 +335,44 @@ def run() -> list[Any]:
                 ExpressionAttributeValues={":q": {"S": "pending#01"}},
             ),
         )
+        # A GSI whose range key ties across items, written out of key order: every page of a Query,
+        # both ways, in the order the index's keys and then the table's key give.
+        for n in (17, 3, 29, 11, 5, 23, 2, 31, 13, 7, 19, 37, 1, 41, 43, 47, 53, 59, 61, 67):
+            update(
+                f"index item {n}",
+                f"idx#{n:02d}",
+                "SET #q = :q, #at = :at",
+                ExpressionAttributeNames={"#q": "queue", "#at": "at"},
+                ExpressionAttributeValues={":q": {"S": f"tie#{n % 2}"}, ":at": {"N": str(n % 3)}},
+            )
+        for forward in (True, False):
+            start: dict[str, Any] | None = None
+            for page in range(6):
+                extra: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
+                step(
+                    f"index page {page} forward={forward}",
+                    lambda extra=extra, forward=forward: db.query(
+                        TableName=TABLE,
+                        IndexName="pending",
+                        KeyConditionExpression="#q = :q AND #at >= :low",
+                        ExpressionAttributeNames={"#q": "queue", "#at": "at"},
+                        ExpressionAttributeValues={":q": {"S": "tie#1"}, ":low": {"N": "0"}},
+                        Limit=3,
+                        ScanIndexForward=forward,
+                        **extra,
+                    ),
+                )
+                start = answers[-1][2].get("LastEvaluatedKey") if answers[-1][1] == "ok" else None
+                if not start:
+                    break
+        step(
+            "table query by key",
+            lambda: db.query(
+                TableName=TABLE,
+                KeyConditionExpression="pk = :k",
+                ExpressionAttributeValues={":k": {"S": "idx#17"}},
+            ),
+        )
         update("reserved word", "n#4", "SET size = :x", ExpressionAttributeValues={":x": {"S": "x"}})
         update("syntax error", "n#4", "SET a = = :x", ExpressionAttributeValues={":x": {"S": "x"}})
         update("empty key value", "n#4", "SET pk2 = :x", ExpressionAttributeValues={":x": {"S": ""}})
