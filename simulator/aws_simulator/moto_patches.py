@@ -1205,6 +1205,9 @@ def _install_transaction_undo() -> None:
         try:
             moto_transact(self, transact_items)
         except (TransactionCanceledException, MultipleTransactionsException, MockValidationException):
+            touched = {id(table): table for table, *_ in items}.values()
+            for table in touched:  # the value maps below: these tables change (counted around it)
+                _bump(table)
             for table, hash_value, range_value, kept in reversed(items):
                 if kept is None:
                     if table.get_item(hash_value, range_value) is not None:
@@ -1215,6 +1218,8 @@ def _install_transaction_undo() -> None:
                     table.items[hash_value] = kept
             for shard, count in streams.values():
                 del shard.items[count:]
+            for table in touched:
+                _bump(table)
             raise
         finally:
             _in_transaction.active = False
@@ -1266,6 +1271,120 @@ def _install_table_sort() -> None:
 
     _replace(Table, "all_items", all_items)
     _replace(Table, "query", query)
+
+
+# --- DynamoDB: a GSI query starts from the items holding its hash key's value ----------------------
+# A Query on a global secondary index walks every item of the table to find those whose index hash
+# key equals the query's: a page of a pending-index query cost as much as the whole table, and the
+# validator's paging through tens of thousands of rows became quadratic. Here each table keeps, per
+# attribute name, a map from value to the items holding it, built on first use and kept while the
+# table is not written. Every write path moto has for an item (Table.put_item and delete_item, the
+# backend's update_item, which transactions and batch writes go through, PartiQL statements, and the
+# transaction undo above) counts the table's generation up before and after it writes; a map is
+# used only if it was built within one generation and that generation is still current, so a write
+# that overlaps a query (moto serves requests in threads) never leaves a stale map in use. The
+# query then walks only the items of that value (and any whose value cannot be a dict key), and
+# moto checks each condition itself as before, so a superset could not change the answer.
+
+_GENERATION = "_patched_generation"
+_VALUE_MAPS = "_patched_value_maps"
+
+
+def _bump(table: Any) -> None:
+    table.__dict__[_GENERATION] = table.__dict__.get(_GENERATION, 0) + 1
+
+
+def _value_map(table: Any, attribute: str) -> tuple[dict[Any, list[Any]], list[Any]] | None:
+    """(value -> items, items whose value is not hashable) for `attribute`, or None while writing."""
+    generation = table.__dict__.get(_GENERATION, 0)
+    maps: dict[str, tuple[int, dict[Any, list[Any]], list[Any]]] = table.__dict__.setdefault(_VALUE_MAPS, {})
+    kept = maps.get(attribute)
+    if kept is not None and kept[0] == generation:
+        return kept[1], kept[2]
+    by_value: dict[Any, list[Any]] = {}
+    odd: list[Any] = []
+    for hash_set in list(table.items.values()):
+        for item in list(hash_set.values()) if table.range_key_attr else (hash_set,):
+            value = item.attrs.get(attribute)
+            if value is None:
+                continue
+            try:
+                by_value.setdefault(value, []).append(item)
+            except TypeError:  # a list, map or set: no dict key; always a candidate
+                odd.append(item)
+    if table.__dict__.get(_GENERATION, 0) != generation:
+        return None  # written meanwhile: this map may be half old
+    maps[attribute] = (generation, by_value, odd)
+    return by_value, odd
+
+
+def _install_index_candidates() -> None:
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    def counting(write: Callable[..., Any], table_of: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            tables = table_of(self, *args, **kwargs)
+            for table in tables:
+                _bump(table)
+            try:
+                return write(self, *args, **kwargs)
+            finally:
+                for table in tables:
+                    _bump(table)
+
+        wrapper.__wrapped__ = write  # type: ignore[attr-defined]
+        return wrapper
+
+    def itself(table: Any, *_: Any, **__: Any) -> list[Any]:
+        return [table]
+
+    def named(backend: Any, table_name: Any = None, *_: Any, **kwargs: Any) -> list[Any]:
+        table = backend.tables.get(kwargs.get("table_name", table_name))
+        return [table] if table is not None else []
+
+    def every(backend: Any, *_: Any, **__: Any) -> list[Any]:
+        return list(backend.tables.values())
+
+    _replace(Table, "put_item", counting(Table.put_item, itself))
+    _replace(Table, "delete_item", counting(Table.delete_item, itself))
+    _replace(models.DynamoDBBackend, "update_item", counting(models.DynamoDBBackend.update_item, named))
+    for statement in ("execute_statement", "execute_transaction", "batch_execute_statement"):
+        write = getattr(models.DynamoDBBackend, statement)
+        _replace(models.DynamoDBBackend, statement, counting(write, every))
+
+    moto_all_items = Table.all_items  # the sort patch's, or moto's
+    moto_query = Table.query
+
+    def all_items(self: Any) -> list[Any]:
+        wanted = getattr(_candidates, "wanted", None)
+        if wanted is not None and wanted[0] is self:
+            found = _value_map(self, wanted[1])
+            if found is not None:
+                by_value, odd = found
+                try:
+                    matching = by_value.get(wanted[2], [])
+                except TypeError:
+                    matching = []
+                    odd = [item for items in by_value.values() for item in items] + odd
+                return [*matching, *odd]
+        return list(moto_all_items(self))
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[7] if len(args) > 7 else None)
+        conditions = kwargs.get("hash_key_conditions") or []
+        outer = getattr(_candidates, "wanted", None)
+        _candidates.wanted = (self, conditions[0][0], conditions[0][1]) if index_name and conditions else None
+        try:
+            return moto_query(self, *args, **kwargs)
+        finally:
+            _candidates.wanted = outer
+
+    _replace(Table, "all_items", all_items)
+    _replace(Table, "query", query)
+
+
+_candidates = threading.local()
 
 
 def _cast(value: Any) -> Any:
@@ -1550,6 +1669,24 @@ PATCHES: tuple[Patch, ...] = (
             ("moto.dynamodb.models.table", "Table._generate_attr_to_sort_by", "afef70e159fa8cb5"),
         ),
         _install_table_sort,
+    ),
+    Patch(
+        "dynamodb: a GSI query starts from the items holding its hash key's value",
+        (
+            ("moto.dynamodb.models.table", "Table.query", "002b4d00be6df07c"),
+            ("moto.dynamodb.models.table", "Table.put_item", "de23933013ef8426"),
+            ("moto.dynamodb.models.table", "Table.delete_item", "1594f7b07616c8cb"),
+            ("moto.dynamodb.models", "DynamoDBBackend.update_item", "218984588dd689a5"),
+            ("moto.dynamodb.models", "DynamoDBBackend.put_item", "f5d9a5042c77b89e"),
+            ("moto.dynamodb.models", "DynamoDBBackend.delete_item", "083a4bb1af18f6fd"),
+            ("moto.dynamodb.models", "DynamoDBBackend.batch_write_item", "30550d960a97149b"),
+            ("moto.dynamodb.models", "DynamoDBBackend.transact_write_items", "81db2cb7d94e39c9"),
+            ("moto.dynamodb.models", "DynamoDBBackend.execute_statement", "6579d0ba9df2be56"),
+            ("moto.dynamodb.models", "DynamoDBBackend.execute_transaction", "fb99f0a62961f594"),
+            ("moto.dynamodb.models", "DynamoDBBackend.batch_execute_statement", "38c6c9a4879131bd"),
+            ("moto.dynamodb.models.dynamo_type", "DynamoType.__hash__", "4d37bb816dede322"),
+        ),
+        _install_index_candidates,
     ),
     Patch(
         "dynamodb: project top-level names directly",

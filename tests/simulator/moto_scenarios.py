@@ -365,6 +365,67 @@ def run() -> list[Any]:
                 start = answers[-1][2].get("LastEvaluatedKey") if answers[-1][1] == "ok" else None
                 if not start:
                     break
+
+        # Writes between queries: a query must see each (an item moved out of the value, one moved
+        # in, one deleted, one put, and a cancelled transaction that would have moved one in).
+        def index_query(name: str, value: str) -> None:
+            step(
+                name,
+                lambda: db.query(
+                    TableName=TABLE,
+                    IndexName="pending",
+                    KeyConditionExpression="#q = :q",
+                    ExpressionAttributeNames={"#q": "queue"},
+                    ExpressionAttributeValues={":q": {"S": value}},
+                ),
+            )
+
+        index_query("index before the writes", "tie#1")
+        update(
+            "move out of tie#1",
+            "idx#17",
+            "SET #q = :q",
+            ExpressionAttributeNames={"#q": "queue"},
+            ExpressionAttributeValues={":q": {"S": "tie#0"}},
+        )
+        index_query("index after a move out", "tie#1")
+        index_query("index after a move in", "tie#0")
+        update("leave the index", "idx#03", "REMOVE #q", ExpressionAttributeNames={"#q": "queue"})
+        index_query("index after a leave", "tie#1")
+        step("delete from the index", lambda: db.delete_item(TableName=TABLE, Key={"pk": {"S": "idx#05"}}))
+        index_query("index after a delete", "tie#1")
+        step(
+            "put into the index",
+            lambda: db.put_item(
+                TableName=TABLE,
+                Item={"pk": {"S": "idx#99"}, "queue": {"S": "tie#1"}, "at": {"N": "0"}},
+            ),
+        )
+        index_query("index after a put", "tie#1")
+        step(
+            "a cancelled transaction",
+            lambda: db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": TABLE,
+                            "Key": {"pk": {"S": "idx#02"}},
+                            "UpdateExpression": "SET #q = :q",
+                            "ExpressionAttributeNames": {"#q": "queue"},
+                            "ExpressionAttributeValues": {":q": {"S": "tie#1"}},
+                        }
+                    },
+                    {
+                        "ConditionCheck": {
+                            "TableName": TABLE,
+                            "Key": {"pk": {"S": "idx#99"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            ),
+        )
+        index_query("index after the cancelled transaction", "tie#1")
         step(
             "table query by key",
             lambda: db.query(
