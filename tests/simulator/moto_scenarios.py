@@ -335,6 +335,17 @@ def run() -> list[Any]:
                 ExpressionAttributeValues={":q": {"S": "pending#01"}},
             ),
         )
+
+        def pages(name: str, operation: Callable[..., Any], **request: Any) -> None:
+            start: Any = None
+            for page in range(20):
+                extra = {"ExclusiveStartKey": start} if start else {}
+                step(f"{name} page {page}", lambda extra=extra: operation(**request, **extra))
+                last = answers[-1]
+                start = last[2].get("LastEvaluatedKey") if last[1] == "ok" else None
+                if not start:
+                    break
+
         # A GSI whose range key ties across items, written out of key order: every page of a Query,
         # both ways, in the order the index's keys and then the table's key give.
         for n in (17, 3, 29, 11, 5, 23, 2, 31, 13, 7, 19, 37, 1, 41, 43, 47, 53, 59, 61, 67):
@@ -346,25 +357,17 @@ def run() -> list[Any]:
                 ExpressionAttributeValues={":q": {"S": f"tie#{n % 2}"}, ":at": {"N": str(n % 3)}},
             )
         for forward in (True, False):
-            start: dict[str, Any] | None = None
-            for page in range(6):
-                extra: dict[str, Any] = {"ExclusiveStartKey": start} if start else {}
-                step(
-                    f"index page {page} forward={forward}",
-                    lambda extra=extra, forward=forward: db.query(
-                        TableName=TABLE,
-                        IndexName="pending",
-                        KeyConditionExpression="#q = :q AND #at >= :low",
-                        ExpressionAttributeNames={"#q": "queue", "#at": "at"},
-                        ExpressionAttributeValues={":q": {"S": "tie#1"}, ":low": {"N": "0"}},
-                        Limit=3,
-                        ScanIndexForward=forward,
-                        **extra,
-                    ),
-                )
-                start = answers[-1][2].get("LastEvaluatedKey") if answers[-1][1] == "ok" else None
-                if not start:
-                    break
+            pages(
+                f"index forward={forward}",
+                db.query,
+                TableName=TABLE,
+                IndexName="pending",
+                KeyConditionExpression="#q = :q AND #at >= :low",
+                ExpressionAttributeNames={"#q": "queue", "#at": "at"},
+                ExpressionAttributeValues={":q": {"S": "tie#1"}, ":low": {"N": "0"}},
+                Limit=3,
+                ScanIndexForward=forward,
+            )
 
         # Writes between queries: a query must see each (an item moved out of the value, one moved
         # in, one deleted, one put, and a cancelled transaction that would have moved one in).
@@ -600,16 +603,6 @@ def run() -> list[Any]:
                 ConditionExpression="size(accepted) = :n",
                 ExpressionAttributeValues={":n": {"N": "2"}},
             )
-
-        def pages(name: str, operation: Callable[..., Any], **request: Any) -> None:
-            start: Any = None
-            for page in range(20):
-                extra = {"ExclusiveStartKey": start} if start else {}
-                step(f"{name} page {page}", lambda extra=extra: operation(**request, **extra))
-                last = answers[-1]
-                start = last[2].get("LastEvaluatedKey") if last[1] == "ok" else None
-                if not start:
-                    break
 
         for forward in (True, False):
             pages(
