@@ -47,7 +47,7 @@ def _ms_per(pid: int, calls: int, run: Any) -> float:
 
 def _dynamodb(moto_url: str, pid: int) -> dict[str, float]:
     from connector.adapters.dynamodb_ledger import CLIENT_OPTIONS, DynamoDBLedger
-    from connector.domain.ledger import Claim
+    from connector.domain.ledger import Claim, ClaimResult
 
     db = RemoteMoto(moto_url).client("dynamodb", **CLIENT_OPTIONS)
     table = f"rig-{uuid.uuid4().hex[:8]}"
@@ -67,12 +67,17 @@ def _dynamodb(moto_url: str, pid: int) -> dict[str, float]:
 
     ledger.claim_many(claims(CLAIMS_PER_TRANSACTION))  # the expression caches are warm, as in a run
     batches = [claims(CLAIMS_PER_TRANSACTION) for _ in range(TRANSACTIONS)]
+    outcomes: list[Any] = []
     in_transaction = _ms_per(
-        pid, TRANSACTIONS * CLAIMS_PER_TRANSACTION, lambda: [ledger.claim_many(batch) for batch in batches]
+        pid,
+        TRANSACTIONS * CLAIMS_PER_TRANSACTION,
+        lambda: [outcomes.extend(ledger.claim_many(batch)) for batch in batches],
     )
     lone = claims(LONE_CLAIMS)
-    alone = _ms_per(pid, LONE_CLAIMS, lambda: [ledger.claim(claim) for claim in lone])
+    alone = _ms_per(pid, LONE_CLAIMS, lambda: [outcomes.append(ledger.claim(claim)) for claim in lone])
     db.delete_table(TableName=table)
+    if set(outcomes) != {ClaimResult.CLAIMED}:  # a cost measured on refusals would mean nothing
+        raise RuntimeError(f"the rig's claims did not all succeed: {sorted(map(str, set(outcomes)))}")
     return {"dynamodb_ms_per_claim_in_transaction": in_transaction, "dynamodb_ms_per_lone_claim": alone}
 
 
@@ -97,7 +102,7 @@ def _sqs(sqs_url: str, pid: int) -> dict[str, float]:
             )
 
     def delete() -> None:
-        for page in pages:
+        for page in filter(None, pages):
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(page)]
             sqs.delete_message_batch(QueueUrl=url, Entries=entries)
 
