@@ -987,9 +987,7 @@ class _SimplePlan:
         """The plan is in normalized order already."""
 
     def apply(self, item: Any) -> None:
-        from moto.dynamodb.exceptions import ItemSizeTooLarge
-        from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
-        from moto.dynamodb.models.utilities import bytesize  # what LimitedSizeDict measures with
+        from moto.dynamodb.models.dynamo_type import LimitedSizeDict
 
         attrs = item.attrs
         if type(attrs) is not LimitedSizeDict:
@@ -999,28 +997,47 @@ class _SimplePlan:
                 else:
                     attrs.pop(name, None)
             return
+        limited = _LimitedSum(attrs)
+        for action, name, index in self.plan:
+            if action == "SET":
+                limited.set(name, self.typed[index])
+            else:
+                limited.remove(name)
 
-        def size(part: Any) -> int:  # LimitedSizeDict.__setitem__'s measure of a key or a value
+
+class _LimitedSum:
+    """A LimitedSizeDict changed as its own methods would change it, with its size check made
+    against a running sum. LimitedSizeDict.__setitem__ sums every name and value the item holds at
+    each SET and refuses the SET if that sum plus the new name and value pass 405,000 (the old
+    value of the same name still counted): the same sum is kept here as names are set and removed."""
+
+    LIMIT = 405_000
+
+    def __init__(self, attrs: Any) -> None:
+        from moto.dynamodb.exceptions import ItemSizeTooLarge
+        from moto.dynamodb.models.dynamo_type import DynamoType
+        from moto.dynamodb.models.utilities import bytesize  # what LimitedSizeDict measures with
+
+        def size(part: Any) -> int:  # LimitedSizeDict.__setitem__'s measure of a name or a value
             return part.size() if type(part) is DynamoType else bytesize(str(part))
 
-        # LimitedSizeDict.__setitem__ sums the whole item (names and values) at every SET, and
-        # refuses the SET if that sum plus the new name and value pass 405,000 (the old value of the
-        # same name still counted). The same sum is kept here as the actions change the item, and
-        # the same check made before each SET.
-        total = sum(size(name) + size(value) for name, value in attrs.items())
-        for action, name, index in self.plan:
-            old = attrs.get(name)
-            before = 0 if old is None else size(name) + size(old)
-            if action == "SET":
-                value = self.typed[index]
-                added = bytesize(name) + size(value)
-                if total + added > 405000:
-                    raise ItemSizeTooLarge
-                dict.__setitem__(attrs, name, value)
-                total += added - before
-            elif old is not None:
-                del attrs[name]
-                total -= before
+        self._attrs, self._size, self._too_large = attrs, size, ItemSizeTooLarge
+        self._total = sum(size(name) + size(value) for name, value in attrs.items())
+
+    def set(self, name: str, value: Any) -> None:
+        added = self._size(name) + self._size(value)
+        if self._total + added > self.LIMIT:
+            raise self._too_large
+        self._total += added - self._held(name)
+        dict.__setitem__(self._attrs, name, value)
+
+    def remove(self, name: str) -> None:
+        self._total -= self._held(name)
+        self._attrs.pop(name, None)
+
+    def _held(self, name: str) -> int:
+        old = self._attrs.get(name)
+        return 0 if old is None else self._size(name) + self._size(old)
 
 
 class _Placeholder:
@@ -1250,13 +1267,7 @@ def _install_table_sort() -> None:
     moto_query = Table.query
 
     def all_items(self: Any) -> list[Any]:
-        items: list[Any] = []
-        for hash_set in self.items.values():
-            if self.range_key_attr:
-                for item in hash_set.values():
-                    items.append(item)
-            else:
-                items.append(hash_set)
+        items = _table_items(self)
         if getattr(_unsorted, "on", False):
             return items
         return sorted(items, key=_sort_key)
@@ -1303,15 +1314,14 @@ def _value_map(table: Any, attribute: str) -> tuple[dict[Any, list[Any]], list[A
         return kept[1], kept[2]
     by_value: dict[Any, list[Any]] = {}
     odd: list[Any] = []
-    for hash_set in list(table.items.values()):
-        for item in list(hash_set.values()) if table.range_key_attr else (hash_set,):
-            value = item.attrs.get(attribute)
-            if value is None:
-                continue
-            try:
-                by_value.setdefault(value, []).append(item)
-            except TypeError:  # a list, map or set: no dict key; always a candidate
-                odd.append(item)
+    for item in _table_items(table):
+        value = item.attrs.get(attribute)
+        if value is None:
+            continue
+        try:
+            by_value.setdefault(value, []).append(item)
+        except TypeError:  # a list, map or set: no dict key; always a candidate
+            odd.append(item)
     if table.__dict__.get(_GENERATION, 0) != generation:
         return None  # written meanwhile: this map may be half old
     maps[attribute] = (generation, by_value, odd)
@@ -1368,7 +1378,7 @@ def _install_index_candidates() -> None:
                     matching = []
                     odd = [item for items in by_value.values() for item in items] + odd
                 return [*matching, *odd]
-        return list(moto_all_items(self))
+        return moto_all_items(self)
 
     def query(self: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = kwargs.get("index_name", args[7] if len(args) > 7 else None)
@@ -1385,6 +1395,14 @@ def _install_index_candidates() -> None:
 
 
 _candidates = threading.local()
+
+
+def _table_items(table: Any) -> list[Any]:
+    """Every item of a table, unsorted: moto's Table.all_items before its sort. The table's dicts
+    are copied first: a request thread may add to them meanwhile."""
+    if not table.range_key_attr:
+        return list(table.items.values())
+    return [item for hash_set in list(table.items.values()) for item in list(hash_set.values())]
 
 
 def _cast(value: Any) -> Any:
@@ -1438,20 +1456,12 @@ def _install_projection() -> None:
 
 def _fill_limited(attrs: Any, wire: Iterable[tuple[str, Any]]) -> None:
     """`attrs[name] = DynamoType(value)` for each pair, in order, into an empty LimitedSizeDict,
-    refusing as its __setitem__ would (the sum of the names and values so far plus the new pair,
-    against 405,000) without summing the whole dict again at each pair."""
-    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    refusing as its __setitem__ would, without summing the whole dict again at each pair."""
     from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.utilities import bytesize
 
-    total = 0
+    limited = _LimitedSum(attrs)
     for name, value in wire:
-        typed = DynamoType(value)
-        added = bytesize(name) + typed.size()
-        if total + added > 405000:
-            raise ItemSizeTooLarge
-        dict.__setitem__(attrs, name, typed)
-        total += added
+        limited.set(name, DynamoType(value))
 
 
 # --- serializing AttributeValues: pick the one member present instead of asking for all ten -------
