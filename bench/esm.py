@@ -247,7 +247,7 @@ def drain(spec: dict[str, Any]) -> dict[str, Any]:
     gather_lock = threading.Lock()
     local = threading.local()
     settled_lock = threading.Lock()
-    settled = threading.Condition()
+    settled = threading.Condition(settled_lock)  # notified under the lock that guards `state`
     expected = spec["count"]
     state = {"settled": 0, "received": 0, "failed": 0, "errors": 0}
     finished: dict[str, float | None] = {"at": None}
@@ -317,7 +317,6 @@ def drain(spec: dict[str, Any]) -> dict[str, Any]:
                         result=local.result,
                     )
                 )
-            with settled:
                 settled.notify_all()
 
     started, cpu_started = time.perf_counter(), time.process_time()
