@@ -1244,6 +1244,34 @@ def _install_transaction_undo() -> None:
     _replace(models.DynamoDBBackend, "transact_write_items", transact_write_items)
 
 
+# --- DynamoDB: one request at a time -------------------------------------------------------------
+# DynamoDB makes a conditional write atomic (its check and its write), and isolates a transaction:
+# no read sees a write of a transaction that is then cancelled. moto does neither across its
+# request threads: it reads the item, checks the condition and writes with nothing held, so two
+# conditional writes of one key can both pass their check (two claims of one version), and a
+# transaction writes its actions one by one before a later action's condition cancels it (moto's
+# rollback, or the undo above), visible to a read meanwhile. One lock around each DynamoDB request
+# makes each request whole: serializable, which is stronger than DynamoDB (whose reads of several
+# items are read-committed) but never weaker. It costs no throughput: a request is pure Python
+# under the GIL either way. What it does not bring: DynamoDB's TransactionConflictException (a
+# write meeting a transaction in flight is refused there; here it waits its turn).
+
+_dynamodb_requests = threading.RLock()
+
+
+def _install_dynamodb_request_lock() -> None:
+    from moto.dynamodb.responses import DynamoHandler
+
+    call_action = DynamoHandler.call_action
+
+    def one_at_a_time(self: Any) -> Any:
+        with _dynamodb_requests:
+            return call_action(self)
+
+    one_at_a_time.__wrapped__ = call_action  # type: ignore[attr-defined]
+    _replace(DynamoHandler, "call_action", one_at_a_time)
+
+
 # --- DynamoDB: sort the table once per call by each key's value, not by comparing DynamoTypes -----
 # Table.all_items() (every Query and Scan) sorts the whole table by its keys; each comparison of two
 # DynamoTypes computes both cast values (a Decimal for a number). Sorting by the cast values,
@@ -1666,6 +1694,11 @@ PATCHES: tuple[Patch, ...] = (
             ("moto.dynamodb.models.table", "StreamShard.add", "357dc6da267e5dd7"),
         ),
         _install_transaction_undo,
+    ),
+    Patch(
+        "dynamodb: one request at a time (atomic conditional writes, isolated transactions)",
+        (("moto.dynamodb.responses", "DynamoHandler.call_action", "ce5f57cf83cde340"),),
+        _install_dynamodb_request_lock,
     ),
     Patch(
         "dynamodb: sort by cast key values; no sort of the whole table inside Query",

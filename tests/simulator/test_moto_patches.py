@@ -21,6 +21,7 @@ import time
 import uuid
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -645,3 +646,134 @@ def test_method_names_and_converted_names_are_moto_s(moto_server: MotoServer) ->
             == moto_convert(name)
             == utils.camelcase_to_underscores(name)
         )
+
+
+# --- DynamoDB: a request is atomic, as DynamoDB's conditional writes and transactions are -------
+# moto reads an item, checks the condition and writes, with nothing between its request threads:
+# two conditional writes of one key could both pass their check, and a reader could see a
+# transaction's first write before a later condition cancels it. These tests hold one request
+# inside moto (a hook on moto's Table, in this process) until a second request has been sent and
+# HELD_S / 4 has passed: without the patch the second request runs meanwhile; with it, the second
+# waits for the first to finish.
+
+HELD_S = 1.0
+
+
+def hold_once(
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    key: str,
+    reached: threading.Event,
+    release: threading.Event,
+    when: Callable[[Any], bool] = lambda table: True,
+) -> None:
+    """The first call of moto's `Table.<method>` (put_item: before it writes; get_item: after it
+    reads) on `key` while `when(table)` holds says it got there, then waits for `release` up to
+    HELD_S."""
+    from moto.dynamodb.models.table import Table
+
+    moto_method = getattr(Table, method)
+    held = threading.Lock()
+
+    def key_of(args: tuple[Any, ...]) -> Any:
+        return args[0]["pk"]["S"] if method == "put_item" else args[0].value
+
+    def hold(table: Any) -> None:
+        if when(table) and held.acquire(blocking=False):
+            reached.set()
+            release.wait(HELD_S)
+
+    def holding(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if key_of(args) != key:
+            return moto_method(self, *args, **kwargs)
+        if method == "put_item":
+            hold(self)
+            return moto_method(self, *args, **kwargs)
+        found = moto_method(self, *args, **kwargs)
+        hold(self)
+        return found
+
+    monkeypatch.setattr(Table, method, holding)
+
+
+def test_two_conditional_creates_of_one_key_never_both_win(
+    moto_server: MotoServer, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = moto_server.client("dynamodb")
+    key = f"item#race-{uuid.uuid4().hex[:6]}"
+    reached, release = threading.Event(), threading.Event()
+    hold_once(monkeypatch, "put_item", key, reached, release)  # checked, not yet written
+    outcomes: list[str] = []
+
+    def create() -> None:
+        try:
+            claim(db, table, key, 1, 1)
+            outcomes.append("claimed")
+        except ClientError as error:
+            outcomes.append(str(error.response["Error"]["Code"]))
+
+    first = threading.Thread(target=create)
+    first.start()
+    assert reached.wait(5)
+    second = threading.Thread(target=create)
+    second.start()
+    second.join(HELD_S / 4)
+    release.set()  # the second got in meanwhile, or is waiting for the first
+    first.join(10)
+    second.join(10)
+    assert sorted(outcomes) == ["ConditionalCheckFailedException", "claimed"]
+    item = db.get_item(TableName=table, Key={"pk": {"S": key}}, ConsistentRead=True)["Item"]
+    assert item["version"] == {"N": "1"}
+
+
+def test_a_reader_never_sees_a_cancelled_transaction_s_writes(
+    moto_server: MotoServer, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = moto_server.client("dynamodb")
+    written, refused = f"item#txn-{uuid.uuid4().hex[:6]}", f"item#txn-{uuid.uuid4().hex[:6]}"
+    claim(db, table, refused, 5, 5)  # the transaction's second claim (version 2) is stale: cancelled
+    reached, release = threading.Event(), threading.Event()
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    def first_claim_written(moto_table: Any) -> bool:
+        return moto_table.items.get(DynamoType({"S": written})) is not None
+
+    hold_once(monkeypatch, "get_item", refused, reached, release, when=first_claim_written)
+
+    def claim_both() -> None:
+        with pytest.raises(ClientError) as cancelled:
+            db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": table,
+                            "Key": {"pk": {"S": key}},
+                            "UpdateExpression": CLAIM,
+                            "ConditionExpression": CLAIM_CONDITION,
+                            "ExpressionAttributeNames": NAMES,
+                            "ExpressionAttributeValues": {
+                                ":v": {"N": "2"},
+                                ":o": {"N": "2"},
+                                ":claimed": {"S": "CLAIMED"},
+                                ":e": {"S": f"{key}@2"},
+                            },
+                        }
+                    }
+                    for key in (written, refused)
+                ]
+            )
+        assert error_code(cancelled) == "TransactionCanceledException"
+
+    transaction = threading.Thread(target=claim_both)
+    transaction.start()
+    assert reached.wait(5)
+    seen = {
+        "get": db.get_item(TableName=table, Key={"pk": {"S": written}}, ConsistentRead=True).get("Item"),
+        "batch": db.batch_get_item(RequestItems={table: {"Keys": [{"pk": {"S": written}}]}})["Responses"][
+            table
+        ],
+    }
+    release.set()
+    transaction.join(10)
+    assert seen == {"get": None, "batch": []}
+    assert "Item" not in db.get_item(TableName=table, Key={"pk": {"S": written}}, ConsistentRead=True)
