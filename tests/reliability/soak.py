@@ -9,8 +9,7 @@ in the functions' output.
 
 moto, the emulator and the connector each get a process (the machine has two cores and each is
 busy). Events go in chunks, as upstream would send them over time, and the validator runs after
-each chunk as its schedule would: that keeps queues short (moto's SQS calls cost time in
-proportion to the queue) and each Logs API window small.
+each chunk as its schedule would: that keeps queues short and each Logs API window small.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -275,61 +273,11 @@ def _wait_for(check: Any, timeout_s: float = 30.0) -> None:
 
 
 def serve_moto(port: int) -> int:
-    """moto's server, one request at a time, minus costs that do not change what it answers.
-
-    moto's models are not thread-safe (an SQS receive can hand a message to two callers or leave it
-    in flight with nobody holding it; a DynamoDB update is visible half-done): AWS serves each
-    request atomically, so here one lock serves them in turn (moto is bound to one core anyway).
-    Costs: SQS reads the clock through datetime arithmetic for every message on every call and
-    computes every queue attribute for each message it returns; moto lists its own package
-    directory on every request; werkzeug logs every request.
-    """
-    import functools
-    import logging
-    import threading
-
-    # The simulator's moto patches first (issue 17): their source checks must see moto as shipped,
-    # not the replacements below.
-    from aws_simulator import moto_patches
-
-    moto_patches.apply()
-
-    import moto.sqs.models as sqs_models
-    from moto import backends
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-    from moto.server import ThreadedMotoServer
-    from moto.sqs.models import SQSBackend
-
-    serve = DomainDispatcherApplication.__call__
-    one_at_a_time = threading.Lock()
-
-    def serve_alone(self: DomainDispatcherApplication, environ: Any, start_response: Any) -> Any:
-        with one_at_a_time:
-            return list(serve(self, environ, start_response))
-
-    DomainDispatcherApplication.__call__ = serve_alone  # type: ignore[method-assign]
-
-    def unix_time(dt: Any = None) -> float:
-        return time.time() if dt is None else float(dt.replace(tzinfo=UTC).timestamp())
-
-    sqs_models.unix_time = unix_time  # type: ignore[assignment]
-    sqs_models.unix_time_millis = lambda dt=None: unix_time(dt) * 1000.0  # type: ignore[assignment]
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = functools.lru_cache(maxsize=1)(lambda: modules)  # type: ignore[assignment]
-
-    def retained(self: SQSBackend, queue_name: str, message: Any) -> bool:
-        period = int(self.get_queue(queue_name).message_retention_period)
-        return bool(period + message.sent_timestamp / 1000 > unix_time())
-
-    SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
+    """The simulator's moto (its patches applied: each DynamoDB request whole, SQS receives atomic,
+    the clock and routing costs gone, see aws_simulator.moto_patches) on `port`, in this process,
+    until SIGINT or SIGTERM: the same moto as `coveo-push local` and the pipeline tests."""
+    with MotoServer(port=port):
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
-    finally:
-        server.stop()
     return 0
 
 
