@@ -14,10 +14,16 @@ but slow where this project leans on it, and worse than linear in SQS:
   dispatch table at every node: ~7 ms of CPU per conditional `UpdateItem` of the ledger.
 - Every request lists moto's package directory (~150 `stat` calls) to route it.
 
+One patch is about meaning, not speed: moto's DynamoDB is not atomic across its server's request
+threads (two conditional writes of one key can both pass their check; a read can see a transaction
+that is then cancelled), so each DynamoDB request runs whole, under one lock, answering as moto
+answers when requests come one at a time.
+
 Each patch below replaces or wraps one moto function with code that computes the same answer with
 less work, and says why it is the same. Each names the moto functions it replaces *or relies on*
 with a digest of their source as written for moto 5.2.5: if any of them changed (another moto),
-the patch is skipped with a warning and moto keeps its own code (slow, but right); the tests
+the patch is skipped with a warning and moto keeps its own code (slow; without the lock, not
+atomic); the tests
 (tests/simulator/test_moto_patches.py) fail loudly so the digests get reviewed.
 
 `apply()` is idempotent and thread-safe; `MotoServer.start()` calls it. The patches are
