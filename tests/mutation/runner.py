@@ -105,14 +105,16 @@ TARGETS = (
         "connector/adapters/dynamodb_ledger.py",
         (
             "tests/pipeline/test_dynamodb_ledger_conditions.py",
+            "tests/pipeline/test_dynamodb_ledger_claims.py",
+            "tests/pipeline/test_dynamodb_ledger_transactions.py",
+            "tests/pipeline/test_dynamodb_ledger_verdicts.py",
+            "tests/pipeline/test_dynamodb_ledger_locate.py",
+            "tests/pipeline/test_dynamodb_ledger_pages.py",
             "tests/pipeline/test_dynamodb_ledger.py",
             "tests/pipeline/test_dynamodb_ledger_edges.py",
             "tests/handler/test_ledger_layout.py",
         ),
         expression_strings=True,
-        # Rewritten for issue 15 (2026-12-01): its first pass left 136 of 448 mutants alive, some
-        # killed since by test_dynamodb_ledger_edges.py; the rest are still to be killed or listed.
-        report_only=True,
     ),
     Target(
         "connector/adapters/sqs_dead_letters.py",
