@@ -11,11 +11,12 @@ import pytest
 
 from aws_simulator.cloudformation import LocalResources
 from aws_simulator.moto_server import MotoServer
-from connector.adapters.dynamodb_ledger import PARTS, PENDING_INDEX, DynamoDBLedger
+from connector.adapters.dynamodb_ledger import DynamoDBLedger
 from connector.domain.ledger import ClaimResult, Status
 from tests import ledger_transitions as lt
 
 from .stack import dynamodb_ledger as make_ledger
+from .test_dynamodb_ledger_edges import indexed
 
 
 def raw(moto_server: MotoServer, resources: LocalResources, pk: str) -> dict[str, Any]:
@@ -28,18 +29,7 @@ def raw(moto_server: MotoServer, resources: LocalResources, pk: str) -> dict[str
 
 def pending_parts(moto_server: MotoServer, resources: LocalResources) -> list[str]:
     """The acceptance parts the `pending` index still lists as work for the validator."""
-    db, table = moto_server.client("dynamodb"), resources.tables["LedgerTable"]
-    found = []
-    for shard in range(PARTS):
-        query = db.query(
-            TableName=table,
-            IndexName=PENDING_INDEX,
-            KeyConditionExpression="#q = :q",
-            ExpressionAttributeNames={"#q": "queue"},
-            ExpressionAttributeValues={":q": {"S": f"pending#{shard:02d}"}},
-        )
-        found += [item["pk"]["S"] for item in query["Items"]]
-    return found
+    return indexed(moto_server, resources, "pending")
 
 
 def status_of(ledger: DynamoDBLedger, key: str) -> tuple[Status | None, Status]:
