@@ -99,11 +99,6 @@ def test_a_reopened_push_settled_back_after_another_reader_passed_it_reads_accep
     assert status_of(ledger, "item#reread") == (Status.ACCEPTED, Status.ACCEPTED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product gap: settle(…, ACCEPTED) does not put a push whose slot a reader already settled "
-    "back in the pending index, so the validator never checks it again",
-)
 def test_a_push_settled_back_accepted_after_another_reader_passed_it_is_read_by_the_validator(
     moto_server: MotoServer, local_resources: LocalResources, ledger: DynamoDBLedger
 ) -> None:
@@ -116,6 +111,20 @@ def test_a_push_settled_back_accepted_after_another_reader_passed_it_is_read_by_
     # ports.ValidationLedger.settle: back to ACCEPTED "so it stays visible to the validator".
     listed = make_ledger(moto_server, local_resources).rows_with_status(Status.ACCEPTED).rows
     assert [r.key for r in listed] == ["item#lost"]
+
+
+def test_a_push_settled_back_accepted_after_its_own_reader_passed_it_is_read_by_the_validator(
+    moto_server: MotoServer, local_resources: LocalResources, ledger: DynamoDBLedger
+) -> None:
+    """The same, with the settling ledger itself the reader: its unflushed verdict on the slot is
+    dropped, so its flush neither settles the push again nor writes an empty set."""
+    row = lt.pushed(ledger, "item#own-reader", 1, 10)
+    assert ledger.reopen(row, reason="retriable", now_ms=2_000)
+    assert ledger.rows_with_status(Status.ACCEPTED).rows == []  # being re-pushed: settled, buffered
+    assert ledger.settle(row, Status.ACCEPTED, reason="re-push throttled", now_ms=3_000)
+    ledger.flush()
+    listed = make_ledger(moto_server, local_resources).rows_with_status(Status.ACCEPTED).rows
+    assert [(r.key, r.status, r.ordering_id) for r in listed] == [("item#own-reader", Status.ACCEPTED, 10)]
 
 
 def test_a_failure_whose_flush_was_lost_is_settled_by_the_next_reader_and_stays_listed(

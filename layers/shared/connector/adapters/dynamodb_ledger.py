@@ -502,7 +502,35 @@ class DynamoDBLedger:
         )
         if settled and status is Status.FAILED:
             self._settled(slot, verified=False, now_ms=now_ms)
+        elif settled and slot.slot in _numbers(part, "accepted"):
+            self._reopen_slot(slot, row.pushed_at_ms)
         return settled
+
+    def _reopen_slot(self, slot: _Slot, pushed_at_ms: int) -> None:
+        """An accepted push given back by `settle` is the validator's again. While its re-push was
+        in flight its head held no claim of it, so a reader may have settled its slot as superseded
+        (buffered here, or flushed already): undo both, and put its part back in the index."""
+        with self._lock:
+            marked = self._marks.get(slot.part)
+            if marked is not None:
+                marked[0].discard(slot.slot)
+                if not marked[0]:  # nothing else to settle there (an empty set is no DynamoDB value)
+                    del self._marks[slot.part]
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": slot.part}},
+                UpdateExpression="DELETE done :slot SET #queue = if_not_exists(#queue, :q), #at = if_not_exists(#at, :at)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#queue": "queue", "#at": "at"},
+                ExpressionAttributeValues={
+                    ":slot": {"NS": [str(slot.slot)]},
+                    ":q": {"S": _pending_queue_of(slot.part)},
+                    ":at": {"N": str(pushed_at_ms)},
+                },
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return  # expired meanwhile: nothing left to check
 
     def all_rows(self) -> Iterator[Row | Head]:
         """Every key's state, for a whole-ledger report (the local run, the reliability tiers): its
