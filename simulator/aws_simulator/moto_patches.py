@@ -23,8 +23,7 @@ Each patch below replaces or wraps one moto function with code that computes the
 less work, and says why it is the same. Each names the moto functions it replaces *or relies on*
 with a digest of their source as written for moto 5.2.5: if any of them changed (another moto),
 the patch is skipped with a warning and moto keeps its own code (slow; without the lock, not
-atomic); the tests
-(tests/simulator/test_moto_patches.py) fail loudly so the digests get reviewed.
+atomic); the tests (tests/simulator/test_moto_patches.py) fail loudly so the digests get reviewed.
 
 `apply()` is idempotent and thread-safe; `MotoServer.start()` calls it. The patches are
 process-wide (moto's models are), so an in-process `mock_aws` in the same process gets them too.
@@ -1258,8 +1257,8 @@ def _install_transaction_undo() -> None:
 # transaction writes its actions one by one before a later action's condition cancels it (moto's
 # rollback, or the undo above), visible to a read meanwhile. One lock around each DynamoDB request
 # makes each request whole: serializable, which is stronger than DynamoDB (whose reads of several
-# items are read-committed) but never weaker. It costs no throughput: a request is pure Python
-# under the GIL either way. What it does not bring: DynamoDB's TransactionConflictException (a
+# items are read-committed) but never weaker. It should cost no throughput (not measured on its
+# own): a request is pure Python under the GIL either way. What it does not bring: DynamoDB's TransactionConflictException (a
 # write meeting a transaction in flight is refused there; here it waits its turn).
 
 _dynamodb_requests = threading.RLock()
