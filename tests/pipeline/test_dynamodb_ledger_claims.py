@@ -11,7 +11,6 @@ import dataclasses
 import itertools
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -24,45 +23,7 @@ from connector.domain.ledger import Claim, ClaimResult, Status
 from tests import ledger_transitions as lt
 
 from .stack import dynamodb_ledger as make_ledger
-
-
-class Recording:
-    """A DynamoDB client that keeps the writes it is asked for; `failing` makes every
-    TransactWriteItems fail with that error code before it reaches the table."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.failing: str | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-    def update_item(self, **request: Any) -> Any:
-        self.calls.append(("UpdateItem", request))
-        return self._client.update_item(**request)
-
-    def transact_write_items(self, **request: Any) -> Any:
-        self.calls.append(("TransactWriteItems", request))
-        if self.failing:
-            raise ClientError(
-                {"Error": {"Code": self.failing, "Message": "the table's"}}, "TransactWriteItems"
-            )
-        return self._client.transact_write_items(**request)
-
-    def names(self) -> Counter[str]:
-        return Counter(name for name, _ in self.calls)
-
-    def transactions(self) -> list[list[str]]:
-        """The keys each TransactWriteItems named, in order."""
-        return [
-            [action["Update"]["Key"]["pk"]["S"] for action in request["TransactItems"]]
-            for name, request in self.calls
-            if name == "TransactWriteItems"
-        ]
-
-    def updated(self, key: str) -> int:
-        return sum(1 for name, r in self.calls if name == "UpdateItem" and r["Key"]["pk"]["S"] == key)
+from .test_dynamodb_ledger_transactions import Recording
 
 
 @pytest.fixture(scope="module")

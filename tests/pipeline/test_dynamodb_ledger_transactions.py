@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from aws_simulator.cloudformation import LocalResources
 from aws_simulator.moto_server import MotoServer
@@ -24,12 +25,15 @@ def claim(key: str, version: int = 1, ordering: int = 1_000) -> Claim:
 
 
 class Recording:
-    """A DynamoDB client that keeps the writes it is asked for (and can make some fail first)."""
+    """A DynamoDB client that keeps the writes it is asked for, and can make some fail first:
+    `conflicts`, the next UpdateItems that meet a transaction in flight; `failing`, an error code
+    every TransactWriteItems fails with before it reaches the table."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.conflicts = 0  # the next update_item calls that meet a transaction in flight
+        self.conflicts = 0
+        self.failing: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -46,10 +50,25 @@ class Recording:
 
     def transact_write_items(self, **request: Any) -> Any:
         self.calls.append(("TransactWriteItems", request))
+        if self.failing:
+            raise ClientError(
+                {"Error": {"Code": self.failing, "Message": "the table's"}}, "TransactWriteItems"
+            )
         return self._client.transact_write_items(**request)
 
     def names(self) -> Counter[str]:
         return Counter(name for name, _ in self.calls)
+
+    def transactions(self) -> list[list[str]]:
+        """The keys each TransactWriteItems named, in order."""
+        return [
+            [action["Update"]["Key"]["pk"]["S"] for action in request["TransactItems"]]
+            for name, request in self.calls
+            if name == "TransactWriteItems"
+        ]
+
+    def updated(self, key: str) -> int:
+        return sum(1 for name, r in self.calls if name == "UpdateItem" and r["Key"]["pk"]["S"] == key)
 
 
 @pytest.fixture
