@@ -8,7 +8,7 @@ from typing import Any
 from aws_simulator.stack import LocalStack
 from connector.domain.ledger import Status
 
-from .stack import emulator, indexed
+from .stack import access, emulator, indexed
 
 PUBLIC = [{"allowAnonymous": True}]
 
@@ -113,3 +113,57 @@ def test_paging_through_the_dynamodb_index_while_marking_rows(stack: LocalStack)
     report = Validator(settings, stack.runtime.ledger(), stack.runtime.coveo).run()
     assert report.verified == 25
     assert all(status(stack, f"file://page/{i}")[0] is Status.VERIFIED for i in range(25))
+
+
+def test_an_item_waits_for_its_lost_group_keeping_its_re_pushes_then_lands(stack: LocalStack) -> None:
+    """Coveo answered 202 for the group and never applied it: the item granted to it is rejected
+    run after run. It waits, its one re-push kept, while the group's push is unsettled; once the
+    group lands, it is pushed again and indexed (before, it spent its re-push in the first run and
+    was FAILED in the second, though nothing was wrong with it)."""
+    stack.overrides = {**stack.overrides, "MAX_REPUSHES": "1", "VALIDATION_DEADLINE_SECONDS": "600"}
+    provider = stack.coveo.provider_id
+    route = "PUT /push/v1/organizations/{organizationId}/providers/{providerId}/permissions"  # one identity
+    emulator(stack, "faults", "PUT", {"seed": 5, "rules": [{"route": route, "action": "lose", "count": 1}]})
+
+    def group(version: int) -> dict[str, Any]:
+        data = {
+            "identity": {"name": "Latecomers", "type": "GROUP"},
+            "members": [{"name": "alice", "type": "USER"}],
+        }
+        return {
+            "specversion": "1.0",
+            "id": f"latecomers-{version}",
+            "source": "dir",
+            "type": "identity.upserted",
+            "data": {**data, "version": version},
+        }
+
+    granted = {
+        "data": "for latecomers",
+        "permissions": [
+            {
+                "allowedPermissions": [
+                    {"identity": "Latecomers", "identityType": "Group", "securityProvider": provider}
+                ]
+            }
+        ],
+    }
+    stack.send([group(1)])
+    stack.drain()
+    stack.send([upsert("file://late", granted)])
+    stack.drain()
+    validator = stack.runtime.validator("validate_pushes")
+    for _ in range(3):
+        report = validator.run()
+        assert (report.waiting_for_identity, report.repushed, report.failed) == (1, 0, 0)
+    row = stack.runtime.ledger().get("item#file://late")
+    assert row is not None and (row.status, row.repushes) == (Status.ACCEPTED, 0)
+    assert "file://late" not in indexed(stack)
+
+    stack.send([group(2)])  # upstream sends the group again; this push is applied
+    stack.drain()
+    report = validator.run()
+    assert (report.waiting_for_identity, report.repushed) == (0, 1)
+    assert validator.run().verified == 1
+    assert status(stack, "file://late")[0] is Status.VERIFIED
+    assert access(stack, "file://late")["alice"] is True

@@ -25,11 +25,22 @@ from coveo_push_api.models import (
     LogsRequest,
     LogTask,
     PermissionState,
+    permission_sets,
 )
 from coveo_push_api.models.identities import MEMBER_HOLDING_TYPES
 
 from ..ports import CoveoReader, ValidationLedger
-from .events import IDENTITY_UPSERTED, ITEM_DELETED, Kind, identity_body_fields
+from .errors import InvalidEvent
+from .events import (
+    IDENTITY_ALIASED,
+    IDENTITY_UPSERTED,
+    ITEM_DELETED,
+    Change,
+    IdentityAlias,
+    ItemUpsert,
+    Kind,
+    identity_body_fields,
+)
 from .freshness import FreshnessSample
 from .ledger import Row, Status
 from .pipeline import Disposition, Outcome, Pipeline, Repush
@@ -49,6 +60,8 @@ RETRIABLE_MARKERS = (
     "internal error",
     "timed out",
 )
+# Of those, the ones that say the item names an identity Coveo does not know (yet).
+IDENTITY_UNKNOWN_MARKERS = ("unknown security identity", "not yet known")
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,11 @@ def coveo_says_retriable(detail: str) -> bool:
     return any(marker in detail.lower() for marker in RETRIABLE_MARKERS)
 
 
+def coveo_says_identity_unknown(detail: str) -> bool:
+    """Whether Coveo's own words for a rejection say the item names an identity it does not know."""
+    return any(marker in detail.lower() for marker in IDENTITY_UNKNOWN_MARKERS)
+
+
 @dataclass(frozen=True)
 class Finding:
     """Something a run saw that an operator should know; `security` ones are logged as errors and
@@ -85,6 +103,7 @@ class Verdict:
     status: Status  # VERIFIED or FAILED
     reason: str = ""
     retriable: bool = False
+    identity_unknown: bool = False  # FAILED: Coveo did not know an identity the item names
     indexed_at_ms: int | None = None  # VERIFIED: when Coveo's log says it indexed the push
 
 
@@ -94,6 +113,9 @@ class ValidationReport:
     failed: int = 0
     pending: int = 0
     repushed: int = 0
+    # Rejected for an unknown identity while a push of an identity they name is still unsettled:
+    # counted in `pending`, not re-pushed, their re-pushes kept for when it settles.
+    waiting_for_identity: int = 0
     oldest_pending_age_s: float = 0.0
     permission_warnings: int = 0
     permission_errors: int = 0
@@ -123,6 +145,10 @@ class Validator:
     syncs: SyncCloser | None = None  # ends the full syncs that are complete, or cannot complete
     _entries: dict[str, list[LogEntry]] | None = field(default=None, init=False, repr=False)
     _to_repush: list[tuple[Row, str]] = field(default_factory=list, init=False, repr=False)
+    # This run's item rejections for an unknown identity, decided once every page is read, and the
+    # identities (provider, TYPE, name) whose pushes this run left unsettled (pending or re-pushed).
+    _identity_rejected: list[tuple[Row, str]] = field(default_factory=list, init=False, repr=False)
+    _identities_unsettled: set[_IdentityRef] = field(default_factory=set, init=False, repr=False)
 
     def run(self, remaining_s: Callable[[], float] = lambda: float("inf")) -> ValidationReport:
         report = ValidationReport()
@@ -131,6 +157,8 @@ class Validator:
         cutoff = now - int(self.settings.processing_delay_s * 1000)
         self._entries = None
         self._to_repush = []
+        self._identity_rejected = []
+        self._identities_unsettled = set()
         verified_items: list[Row] = []
         token: object | None = None
         try:
@@ -147,6 +175,7 @@ class Validator:
                 token = page.next_token
                 if token is None:
                     break
+            self._wait_for_identities(now, report)
             self._repush_retriable(now, report, remaining_s)
             self._sample_permissions(verified_items, report)
         finally:
@@ -189,9 +218,32 @@ class Validator:
                     report.verified += 1
                     _note_freshness(report, row, verdict.indexed_at_ms, now)
                     verified.append(row)
+            elif verdict.identity_unknown:
+                self._identity_rejected.append((row, verdict.reason))  # decided after the last page
             else:
                 self._failed(row, verdict.reason, now, report, retriable=verdict.retriable)
         return verified
+
+    def _wait_for_identities(self, now: int, report: ValidationReport) -> None:
+        """Items Coveo rejected for an unknown identity wait, re-pushes kept, while a push of an
+        identity they name is unsettled in this run: pushing them again before it lands only spends
+        their re-pushes (a lost group's push is found at the deadline, long after three runs).
+
+        They wait no longer than that identity's own validation (its deadline, its re-pushes); an
+        item naming no unsettled identity of ours goes on to a re-push or FAILED, as before.
+        """
+        rejected, self._identity_rejected = self._identity_rejected, []
+        for row, reason in rejected:
+            # Reading the item's stored change costs a parse: only when there is something to wait for.
+            unsettled = self._identities_unsettled
+            if unsettled and _waits_on(_named_identities(row, self.settings.provider_id), unsettled):
+                report.waiting_for_identity += 1
+                report.pending += 1
+                report.oldest_pending_age_s = max(
+                    report.oldest_pending_age_s, (now - row.pushed_at_ms) / 1000
+                )
+            else:
+                self._failed(row, reason, now, report, retriable=True)
 
     def _verdict_entries(
         self, oldest_ms: int, now: int, report: ValidationReport
@@ -332,14 +384,20 @@ class Validator:
                 retriable=True,
             )
             return
+        self._note_unsettled(row)
         report.pending += 1
         report.oldest_pending_age_s = max(report.oldest_pending_age_s, age_s)
 
     def _failed(self, row: Row, reason: str, now: int, report: ValidationReport, *, retriable: bool) -> None:
         if retriable and row.repushes < self.settings.max_repushes and self.repush(row.kind) is not None:
+            self._note_unsettled(row)
             self._to_repush.append((row, reason))  # pushed together at the end of the run
             return
         self._mark_failed(row, reason, now, report)
+
+    def _note_unsettled(self, row: Row) -> None:
+        if row.kind is Kind.IDENTITY:
+            self._identities_unsettled |= _defined_identities(row, self.settings.provider_id)
 
     def _mark_failed(self, row: Row, reason: str, now: int, report: ValidationReport) -> None:
         if self.ledger.mark(row, Status.FAILED, reason=reason, now_ms=now):
@@ -492,6 +550,7 @@ def _item_verdict(row: Row, entries: list[LogEntry]) -> Verdict | None:
                 Status.FAILED,
                 detail or f"{entry.task} {entry.result}",
                 retriable=detail is not None and coveo_says_retriable(detail),
+                identity_unknown=detail is not None and coveo_says_identity_unknown(detail),
             )
     for entry in ours:
         if entry.task == "INDEXING" and entry.result in ("COMPLETED", "WARNING"):
@@ -563,6 +622,63 @@ def _count_failure(report: ValidationReport, row: Row, reason: str, repushes: in
 def _type_key(identity_type: str) -> str:
     # The cache spells types VirtualGroup, events VIRTUAL_GROUP: compare them the same way.
     return identity_type.replace("_", "").upper()
+
+
+_IdentityRef = tuple[str, str, str]  # (provider, TYPE as _type_key spells it, name)
+_ANY_TYPE = "UNKNOWN"  # an item's `Unknown` identityType (as _type_key spells it) matches every type
+
+
+def _stored_change(row: Row, provider_id: str) -> Change | None:
+    """The row's change as the contract reads it; None when it was too large to keep or no longer
+    reads (such a row waits for nothing, and makes nothing wait)."""
+    if row.change is None:
+        return None
+    try:
+        return StoredChange.decode(row.change).to_change(provider_id=provider_id)
+    except (UnreadableStoredChange, InvalidEvent):
+        return None
+
+
+def _named_identities(row: Row, provider_id: str) -> set[_IdentityRef]:
+    """Every identity an item's stored change grants or denies."""
+    change = _stored_change(row, provider_id)
+    if (
+        change is None
+        or not isinstance(change.payload, ItemUpsert)
+        or change.payload.body.permissions is None
+    ):
+        return set()
+    return {
+        # Coveo takes the source's first provider where none is named: ours, for this connector.
+        (
+            identity.security_provider or provider_id,
+            _type_key(identity.identity_type.value),
+            identity.identity,
+        )
+        for permission_set in permission_sets(change.payload.body.permissions)
+        for identity in (*permission_set.allowed_permissions, *permission_set.denied_permissions)
+    }
+
+
+def _defined_identities(row: Row, provider_id: str) -> set[_IdentityRef]:
+    """The identities an identity row's push makes Coveo know: its own, and for an alias the
+    identities it maps onto (an item may name the e-mail user an alias maps to)."""
+    identity_type, _, name = row.subject.partition(" ")
+    defined = {(provider_id, _type_key(identity_type), name)}
+    change = _stored_change(row, provider_id) if row.operation == IDENTITY_ALIASED else None
+    if change is not None and isinstance(change.payload, IdentityAlias):
+        defined |= {
+            (mapping.provider or provider_id, _type_key(mapping.type.value), mapping.name)
+            for mapping in change.payload.body.mappings
+        }
+    return defined
+
+
+def _waits_on(named: set[_IdentityRef], unsettled: set[_IdentityRef]) -> bool:
+    if named & unsettled:
+        return True
+    untyped = {(provider, name) for provider, kind, name in named if kind == _ANY_TYPE}
+    return any((provider, name) in untyped for provider, _, name in unsettled)
 
 
 def _pushed_members(row: Row) -> set[tuple[str, str]] | None:

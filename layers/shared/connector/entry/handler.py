@@ -156,6 +156,7 @@ def make_validator_handler(function_name: str) -> LambdaHandler:
             "Failed": report.failed,
             "Pending": report.pending,
             "Repushed": report.repushed,
+            "WaitingForIdentity": report.waiting_for_identity,
             "PermissionWarnings": report.permission_warnings,
             "PermissionErrors": report.permission_errors,
             "UnexpectedPublicItems": report.unexpected_public,
