@@ -84,6 +84,7 @@ TARGETS = (
         (
             "tests/unit/test_validator_verdicts.py",
             "tests/unit/test_validator.py",
+            "tests/unit/test_validator_identity_wait.py",
             "tests/unit/test_public_by_accident.py",
             "tests/handler/test_validate_pushes.py",
             "tests/unit/test_settings_flow.py",

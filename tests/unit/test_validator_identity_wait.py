@@ -201,3 +201,36 @@ def test_other_rejections_of_an_item_naming_an_unsettled_group_do_not_wait() -> 
     rig.reject("file://b", error="internal error, try again")
     report = rig.run(120)
     assert (report.repushed, report.waiting_for_identity) == (1, 0)
+
+
+def test_a_pending_delete_of_the_group_is_not_a_reason_to_wait() -> None:
+    """A delete never makes an identity known: an item rejected for it goes on at once."""
+    rig = Rig()
+    gone = {"identity": {"name": "AlphaTeam", "type": "GROUP"}, "version": 1}
+    pushed(rig.pipelines["identity"], identity_event("d", "identity.deleted", gone))
+    rig.push_item()
+    rig.reject()
+    report = rig.run(60)  # the cache still shows no DISABLED group: the delete is pending
+    assert (report.pending, report.repushed, report.waiting_for_identity) == (2, 1, 0)
+
+
+def test_a_group_pushed_with_the_unknown_type_makes_an_item_naming_a_group_wait() -> None:
+    rig = Rig()
+    unknown = {"identity": {"name": "AlphaTeam", "type": "UNKNOWN"}, "version": 1}  # no members
+    pushed(rig.pipelines["identity"], identity_event("u", "identity.upserted", unknown))
+    rig.push_item()  # grants Group AlphaTeam
+    rig.reject()
+    assert rig.run(60).waiting_for_identity == 1
+
+
+def test_the_unknown_type_matches_every_type_of_that_name_only() -> None:
+    rig = Rig()
+    other = {"identity": {"name": "BetaTeam", "type": "UNKNOWN"}, "version": 1}
+    pushed(rig.pipelines["identity"], identity_event("u", "identity.upserted", other))
+    rig.push_group("GammaTeam")
+    document = wx.item_wire()
+    document["permissions"][0]["allowedPermissions"] = [{"identity": "AlphaTeam", "identityType": "Unknown"}]
+    rig.push_item(document=document)
+    rig.reject()
+    report = rig.run(60)  # BetaTeam (any type) and GammaTeam are unsettled; neither is AlphaTeam
+    assert (report.repushed, report.waiting_for_identity) == (1, 0)

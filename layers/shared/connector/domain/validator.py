@@ -33,6 +33,7 @@ from ..ports import CoveoReader, ValidationLedger
 from .errors import InvalidEvent
 from .events import (
     IDENTITY_ALIASED,
+    IDENTITY_DELETED,
     IDENTITY_UPSERTED,
     ITEM_DELETED,
     Change,
@@ -625,7 +626,7 @@ def _type_key(identity_type: str) -> str:
 
 
 _IdentityRef = tuple[str, str, str]  # (provider, TYPE as _type_key spells it, name)
-_ANY_TYPE = "UNKNOWN"  # an item's `Unknown` identityType (as _type_key spells it) matches every type
+_ANY_TYPE = "UNKNOWN"  # the `Unknown` identity type, as _type_key spells it: it matches every type
 
 
 def _stored_change(row: Row, provider_id: str) -> Change | None:
@@ -662,7 +663,10 @@ def _named_identities(row: Row, provider_id: str) -> set[_IdentityRef]:
 
 def _defined_identities(row: Row, provider_id: str) -> set[_IdentityRef]:
     """The identities an identity row's push makes Coveo know: its own, and for an alias the
-    identities it maps onto (an item may name the e-mail user an alias maps to)."""
+    identities it maps onto (an item may name the e-mail user an alias maps to). A delete makes
+    nothing known: nothing waits for it."""
+    if row.operation == IDENTITY_DELETED:
+        return set()
     identity_type, _, name = row.subject.partition(" ")
     defined = {(provider_id, _type_key(identity_type), name)}
     change = _stored_change(row, provider_id) if row.operation == IDENTITY_ALIASED else None
@@ -675,10 +679,15 @@ def _defined_identities(row: Row, provider_id: str) -> set[_IdentityRef]:
 
 
 def _waits_on(named: set[_IdentityRef], unsettled: set[_IdentityRef]) -> bool:
+    """Whether an item naming `named` waits for one of `unsettled` (UNKNOWN matches every type,
+    on either side, as in Coveo)."""
     if named & unsettled:
         return True
-    untyped = {(provider, name) for provider, kind, name in named if kind == _ANY_TYPE}
-    return any((provider, name) in untyped for provider, _, name in unsettled)
+    named_untyped = {(provider, name) for provider, _, name in named}
+    return any(
+        (provider, name) in named_untyped and (kind == _ANY_TYPE or (provider, _ANY_TYPE, name) in named)
+        for provider, kind, name in unsettled
+    )
 
 
 def _pushed_members(row: Row) -> set[tuple[str, str]] | None:
