@@ -90,7 +90,8 @@ def test_heads_of_many_keys_are_read_consistently_100_at_most_per_request_each_k
     ]
     assert sorted(asked) == sorted(keys)
     requests = [r["RequestItems"][table] for r in client.requests("batch_get_item")]
-    assert [len(r["Keys"]) for r in requests] == [100, 100, 50]
+    # The chunks are read side by side (the readers' pool): recorded in whatever order they ran.
+    assert sorted(len(r["Keys"]) for r in requests) == [50, 100, 100]
     assert all(r["ConsistentRead"] is True for r in requests)
 
 
