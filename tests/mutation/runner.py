@@ -195,8 +195,9 @@ def test_files(selection: Sequence[str], root: Path = ROOT) -> tuple[str, ...]:
 @dataclass
 class Result:
     mutant: Mutant
-    outcome: str  # "killed", "timeout", "survived"
+    outcome: str  # "killed", "timeout", "error" (setup, collection, crash), "survived"
     seconds: float
+    failed: tuple[str, ...] = ()  # the ids of the tests that failed or erred, with the phase
 
 
 @dataclass
@@ -274,7 +275,9 @@ class Workspace:
                 server.stdin.close()
             server.wait(timeout=30)
 
-    def run(self, tests: Sequence[str], timeout_s: float, mutant: Mutant | None = None) -> tuple[str, float]:
+    def run(
+        self, tests: Sequence[str], timeout_s: float, mutant: Mutant | None = None
+    ) -> tuple[str, float, tuple[str, ...]]:
         copy = self.copies.get()
         path = copy / "layers/shared" / mutant.module if mutant else None
         original = path.read_text() if path else None
@@ -287,7 +290,7 @@ class Workspace:
             server.stdin.write(json.dumps({"tests": list(tests), "timeout": timeout_s}) + "\n")
             server.stdin.flush()
             answer = json.loads(server.stdout.readline())
-            return str(answer["outcome"]), float(answer["seconds"])
+            return str(answer["outcome"]), float(answer["seconds"]), tuple(answer.get("failed", ()))
         finally:
             if path and original is not None:
                 path.write_text(original)
@@ -326,8 +329,9 @@ def run_target(
     report = ModuleReport(target)
     tests = test_files(target.tests, root=workspace.all[0])
     if tests not in baselines:
-        outcome, seconds = workspace.run(tests, timeout_s=600)
+        outcome, seconds, failed = workspace.run(tests, timeout_s=600)
         if outcome != "survived":
+            print(f"mutation: failed unmutated: {', '.join(failed)}")
             copy = workspace.all[0]
             shown = subprocess.run(
                 [sys.executable, "-m", "pytest", *PYTEST_ARGS, *tests],
@@ -351,8 +355,12 @@ def run_target(
     progress(f"{target.module}: {len(todo)} mutants (tests take {report.baseline_s:.1f} s unmutated)")
 
     def one(mutant: Mutant) -> Result:
-        outcome, seconds = workspace.run(tests, timeout_s, mutant)
-        return Result(mutant, outcome, seconds)
+        outcome, seconds, failed = workspace.run(tests, timeout_s, mutant)
+        if outcome == "error" or (outcome != "survived" and mutant.id in equivalents):
+            # Not a plain test failure, or a kill that contradicts the triage: once more, so that a
+            # flaky test or a loaded machine does not decide it (the second answer stands).
+            outcome, seconds, failed = workspace.run(tests, timeout_s, mutant)
+        return Result(mutant, outcome, seconds, failed)
 
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -361,7 +369,7 @@ def run_target(
             if result.outcome == "survived":
                 (report.equivalent if result.mutant.id in equivalents else report.survivors).append(result)
     progress(
-        f"  {report.count('killed')} killed, {report.count('timeout')} timed out, "
+        f"  {report.count('killed')} killed, {report.count('timeout')} timed out, {report.count('error')} errors, "
         f"{len(report.equivalent)} equivalent, {len(report.survivors)} survived "
         f"in {time.monotonic() - started:.0f} s"
     )
@@ -373,14 +381,14 @@ def run_target(
 def print_reports(reports: list[ModuleReport], equivalents: dict[str, str], wall_s: float) -> int:
     width = max([len(r.target.module) for r in reports] + [6])
     print()
-    header = f"{'module':<{width}}  {'mutants':>7}  {'killed':>6}  {'timeout':>7}  {'equivalent':>10}  {'survived':>8}"
+    header = f"{'module':<{width}}  {'mutants':>7}  {'killed':>6}  {'timeout':>7}  {'errors':>6}  {'equivalent':>10}  {'survived':>8}"
     print(header)
     print("-" * len(header))
     for r in reports:
         note = "  (report only: under rewrite)" if r.target.report_only else ""
         print(
             f"{r.target.module:<{width}}  {len(r.results):>7}  {r.count('killed'):>6}  "
-            f"{r.count('timeout'):>7}  {len(r.equivalent):>10}  {len(r.survivors):>8}{note}"
+            f"{r.count('timeout'):>7}  {r.count('error'):>6}  {len(r.equivalent):>10}  {len(r.survivors):>8}{note}"
         )
     print(f"\nwall time {wall_s / 60:.1f} min")
     for r in reports:
@@ -400,7 +408,7 @@ def print_reports(reports: list[ModuleReport], equivalents: dict[str, str], wall
         for entry in stale:
             print(f"  {entry}")
     killed_listed = sorted(
-        res.mutant.id
+        f"{res.mutant.id}  ({res.outcome}: {', '.join(res.failed) or 'no test id'})"
         for r in reports
         for res in r.results
         if res.outcome != "survived" and res.mutant.id in equivalents
