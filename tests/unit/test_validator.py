@@ -403,3 +403,33 @@ def test_a_delete_is_verified_only_when_the_identity_is_disabled() -> None:
     )
     reader.cache = {"GROUP Old": "DISABLED"}
     assert validator.run().verified == 1
+
+
+def test_a_run_reports_what_its_sync_closer_did() -> None:
+    """The sync closer runs after the run's verdicts; its counts, requests and notes are the run's."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from connector.domain.sync import SyncRunReport
+
+    class Closer:
+        coveo = SimpleNamespace(requests_sent=0)
+
+        def run(self) -> SyncRunReport:
+            self.coveo.requests_sent += 4
+            return SyncRunReport(
+                completed=1,
+                failed=2,
+                refused=3,
+                deleted=40,
+                waiting=5,
+                notes=["sync s-1 waits for 2 changes"],
+            )
+
+    clock = Clock(T0)
+    _, _, _, validator = setup(clock)
+    report = dataclasses.replace(validator, syncs=Closer()).run()  # type: ignore[arg-type]
+    counts = (report.syncs_completed, report.syncs_failed, report.syncs_refused, report.sync_deleted)
+    assert counts == (1, 2, 3, 40) and report.syncs_running == 5
+    assert report.coveo_requests == 4  # nothing was pending: the closer's requests are all of them
+    assert [(w.text, w.security) for w in report.warnings] == [("sync s-1 waits for 2 changes", False)]

@@ -3,7 +3,10 @@ identity they name is unsettled: pushing them again before it lands only spends 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+import pytest
 
 from connector.domain.ledger import Row, Status
 from connector.domain.pipeline import Pipeline, PipelineSettings
@@ -20,13 +23,20 @@ REJECTED = "unknown security identity: Group 'AlphaTeam'"
 class Rig:
     """One ledger, the item and identity pipelines on it, and the validator re-pushing with them."""
 
-    def __init__(self, *, max_repushes: int = 3, deadline_s: float = 3600) -> None:
+    def __init__(
+        self,
+        *,
+        max_repushes: int = 3,
+        deadline_s: float = 3600,
+        page_size: int = 1000,
+        allow_public: bool = False,
+    ) -> None:
         self.clock = Clock(T0)
         self.ledger = InMemoryLedger()
         self.coveo = FakeCoveo()
         self.pipelines = {
             kind: Pipeline(
-                PipelineSettings(wx.SOURCE_ID, wx.PROVIDER_ID, kind),
+                PipelineSettings(wx.SOURCE_ID, wx.PROVIDER_ID, kind, allow_public_items=allow_public),
                 self.coveo,
                 self.ledger,
                 FakeDeadLetters(),
@@ -43,6 +53,7 @@ class Rig:
                 processing_delay_s=0,
                 deadline_s=deadline_s,
                 max_repushes=max_repushes,
+                page_size=page_size,
             ),
             self.ledger,
             self.reader,
@@ -234,3 +245,64 @@ def test_the_unknown_type_matches_every_type_of_that_name_only() -> None:
     rig.reject()
     report = rig.run(60)  # BetaTeam (any type) and GammaTeam are unsettled; neither is AlphaTeam
     assert (report.repushed, report.waiting_for_identity) == (1, 0)
+
+
+def test_a_waiting_item_counts_in_the_oldest_pending_age() -> None:
+    rig = Rig()
+    rig.push_item()  # at T0
+    rig.reject()
+    rig.clock.now = T0 + 30_000
+    rig.push_group()  # younger than the item
+    report = rig.run(90)
+    assert report.waiting_for_identity == 1
+    assert report.oldest_pending_age_s == 90.0  # the item's age, not the group's 60 s
+
+
+def test_rows_that_name_no_identity_do_not_wait_and_do_not_stop_the_run() -> None:
+    """A rejection for an unknown identity on a row whose stored change names none (too large to
+    keep, a delete, an item without permissions) goes on as before, beside an unsettled group."""
+    rig = Rig(allow_public=True)
+    rig.push_group()
+    rig.push_item("file://big")
+    accepted = rig.ledger.accepted["item#file://big"]
+    rig.ledger.accepted["item#file://big"] = dataclasses.replace(accepted, change=None)  # too large to keep
+    deleted = {
+        "specversion": "1.0",
+        "id": "e-gone",
+        "source": "s",
+        "type": "item.deleted",
+        "data": {"documentId": "file://gone", "version": 1},
+    }
+    pushed(rig.pipelines["item"], deleted)
+    rig.push_item("file://open", document={"title": "no permissions", "data": "public by the deployment"})
+    for doc in ("file://big", "file://gone", "file://open"):
+        rig.reject(doc)
+    report = rig.run(60)
+    assert report.waiting_for_identity == 0
+    assert (report.repushed, report.failed) == (2, 1)  # nothing stored to push again: FAILED
+    assert row(rig, "item#file://big").status is Status.FAILED
+
+
+def test_a_run_that_fails_half_way_leaves_nothing_for_the_next_run_to_decide_twice() -> None:
+    rig = Rig(page_size=1)
+    rig.push_item("file://a")
+    rig.clock.now = T0 + 1
+    rig.push_item("file://b")
+    rig.reject("file://a")
+    rig.reject("file://b")
+    reads = 0
+    read_page = rig.ledger.rows_with_status
+
+    def second_page_fails_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        if reads == 2:
+            raise RuntimeError("the table is unavailable")
+        return read_page(*args, **kwargs)
+
+    rig.ledger.rows_with_status = second_page_fails_once  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):
+        rig.run(60)
+    report = rig.run(120)
+    assert report.repushed == 2
+    assert (row(rig, "item#file://a").repushes, row(rig, "item#file://b").repushes) == (1, 1)
