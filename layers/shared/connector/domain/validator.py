@@ -602,9 +602,7 @@ def _dt(ms: int) -> datetime:
 
 
 def _ms(moment: datetime) -> int:
-    if moment.tzinfo is None:  # Coveo's times are UTC, whether they say so or not
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)  # LogEntry makes every time aware (UTC)
 
 
 def _count_failure(report: ValidationReport, row: Row, reason: str, repushes: int) -> None:

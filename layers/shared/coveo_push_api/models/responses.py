@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from ._base import CoveoModel, CoveoResponse
 
@@ -106,6 +106,13 @@ class LogEntry(CoveoResponse):
     source_id: str | None = None
     request_id: str | None = None
     resource_id: str | None = None
+
+    @field_validator("datetime")
+    @classmethod
+    def _in_utc(cls, value: Any) -> Any:
+        # Coveo's times are UTC whether they say so or not: a time without an offset is made aware, so
+        # it compares with the validator's (a naive one would stop the whole run with a TypeError).
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
     def reason(self) -> str | None:
         """The human-readable reason Coveo gives in `meta`, where it gives one."""
