@@ -243,3 +243,51 @@ def test_without_coveos_time_the_validators_run_stands_for_it_and_says_so() -> N
         )
     ]
     assert Freshness.of(report.freshness).report()["indexedTimeObserved"] == 1
+
+
+def test_a_delete_the_cache_disabled_before_the_push_is_timed_by_the_run() -> None:
+    """DISABLED with an update date older than the push: that date is about an earlier change, so the
+    run's time stands for when this one took effect, marked observed."""
+    clock = Clock(T0 + 2_000)
+    _, pipeline, reader, validator = setup(clock, "identity")
+    body = {"identity": {"name": "AlphaTeam", "type": "GROUP"}, "version": 1}
+    pushed(pipeline, timed(identity_event("d", "identity.deleted", body), T0))
+    clock.now = T0 + 300_000
+    reader.cache["GROUP AlphaTeam"] = "DISABLED"
+    reader.updated["GROUP AlphaTeam"] = T0 + 1_000  # before the push at T0 + 2 s
+    report = validator.run()
+    assert report.freshness == [
+        FreshnessSample(
+            pushed_at_ms=T0 + 2_000, indexed_at_ms=T0 + 300_000, event_time_ms=T0, indexed_observed=True
+        )
+    ]
+
+
+def test_coveo_s_time_equal_to_the_push_s_is_taken_as_given() -> None:
+    clock = Clock(T0 + 2_000)
+    _, pipeline, reader, validator = setup(clock)
+    pushed(pipeline, timed(item_event("file://a"), T0))
+    clock.now = T0 + 60_000
+    reader.entries = [entry("file://a", "INDEXING", "COMPLETED", T0 + 2_000)]  # the push's own millisecond
+    report = validator.run()
+    assert report.freshness == [
+        FreshnessSample(pushed_at_ms=T0 + 2_000, indexed_at_ms=T0 + 2_000, event_time_ms=T0)
+    ]
+
+
+def test_a_log_time_without_an_offset_is_utc_and_does_not_stop_the_run() -> None:
+    """Coveo's times are UTC whether they say so or not; one without an offset once compared with
+    the validator's own aware times and stopped the whole run with a TypeError."""
+    clock = Clock(T0 + 2_000)
+    _, pipeline, reader, validator = setup(clock)
+    pushed(pipeline, timed(item_event("file://a"), T0), item_event("file://b"))
+    clock.now = T0 + 60_000
+    naive = entry("file://a", "INDEXING", "COMPLETED", T0 + 32_000)
+    naive["datetime"] = naive["datetime"].removesuffix("Z")
+    reader.entries = [naive, entry("file://b", "INDEXING", "COMPLETED", T0 + 40_000)]
+    report = validator.run()
+    assert report.verified == 2
+    assert (
+        FreshnessSample(pushed_at_ms=T0 + 2_000, indexed_at_ms=T0 + 32_000, event_time_ms=T0)
+        in report.freshness
+    )

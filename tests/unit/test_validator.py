@@ -433,3 +433,19 @@ def test_a_run_reports_what_its_sync_closer_did() -> None:
     assert counts == (1, 2, 3, 40) and report.syncs_running == 5
     assert report.coveo_requests == 4  # nothing was pending: the closer's requests are all of them
     assert [(w.text, w.security) for w in report.warnings] == [("sync s-1 waits for 2 changes", False)]
+
+
+def test_a_group_too_large_to_keep_is_verified_by_its_update_date_alone() -> None:
+    """No stored change: the members it was pushed with are unknown, so the cache's are not compared."""
+    import dataclasses
+
+    clock = Clock(T0)
+    ledger, pipeline, reader, validator = setup(clock, kind="identity")
+    pushed(pipeline, identity_event("g", "identity.upserted", {**wx.group_wire(), "version": 1}))
+    key = f"identity#{wx.PROVIDER_ID}#GROUP#AlphaTeam"
+    ledger.accepted[key] = dataclasses.replace(ledger.accepted[key], change=None)
+    clock.now = T0 + 60_000
+    reader.cache = {"GROUP AlphaTeam": "UP_TO_DATE"}
+    reader.updated = {"GROUP AlphaTeam": T0 + 1_000}
+    reader.members = {"GROUP AlphaTeam": [("User", "someone else")]}
+    assert validator.run().verified == 1
