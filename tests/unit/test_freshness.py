@@ -228,14 +228,18 @@ def test_an_identity_is_indexed_when_the_cache_last_updated_it() -> None:
     ]
 
 
-def test_without_coveos_time_the_validators_run_stands_for_it_and_says_so() -> None:
-    """A delete the cache shows DISABLED with no update date: the run's time, marked observed."""
+@pytest.mark.parametrize("updated", [None, T0 + 1_000], ids=["no update date", "updated before the push"])
+def test_without_coveos_time_the_validators_run_stands_for_it_and_says_so(updated: int | None) -> None:
+    """A delete the cache shows DISABLED with no update date, or with one older than the push (about
+    an earlier change): the run's time stands for when this one took effect, marked observed."""
     clock = Clock(T0 + 2_000)
     _, pipeline, reader, validator = setup(clock, "identity")
     body = {"identity": {"name": "AlphaTeam", "type": "GROUP"}, "version": 1}
     pushed(pipeline, timed(identity_event("d", "identity.deleted", body), T0))
     clock.now = T0 + 300_000
     reader.cache["GROUP AlphaTeam"] = "DISABLED"
+    if updated is not None:
+        reader.updated["GROUP AlphaTeam"] = updated
     report = validator.run()
     assert report.freshness == [
         FreshnessSample(
@@ -243,24 +247,6 @@ def test_without_coveos_time_the_validators_run_stands_for_it_and_says_so() -> N
         )
     ]
     assert Freshness.of(report.freshness).report()["indexedTimeObserved"] == 1
-
-
-def test_a_delete_the_cache_disabled_before_the_push_is_timed_by_the_run() -> None:
-    """DISABLED with an update date older than the push: that date is about an earlier change, so the
-    run's time stands for when this one took effect, marked observed."""
-    clock = Clock(T0 + 2_000)
-    _, pipeline, reader, validator = setup(clock, "identity")
-    body = {"identity": {"name": "AlphaTeam", "type": "GROUP"}, "version": 1}
-    pushed(pipeline, timed(identity_event("d", "identity.deleted", body), T0))
-    clock.now = T0 + 300_000
-    reader.cache["GROUP AlphaTeam"] = "DISABLED"
-    reader.updated["GROUP AlphaTeam"] = T0 + 1_000  # before the push at T0 + 2 s
-    report = validator.run()
-    assert report.freshness == [
-        FreshnessSample(
-            pushed_at_ms=T0 + 2_000, indexed_at_ms=T0 + 300_000, event_time_ms=T0, indexed_observed=True
-        )
-    ]
 
 
 def test_coveo_s_time_equal_to_the_push_s_is_taken_as_given() -> None:
