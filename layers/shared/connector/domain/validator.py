@@ -234,15 +234,12 @@ class Validator:
         item naming no unsettled identity of ours goes on to a re-push or FAILED, as before.
         """
         rejected, self._identity_rejected = self._identity_rejected, []
+        unsettled = self._identities_unsettled
         for row, reason in rejected:
             # Reading the item's stored change costs a parse: only when there is something to wait for.
-            unsettled = self._identities_unsettled
             if unsettled and _waits_on(_named_identities(row, self.settings.provider_id), unsettled):
                 report.waiting_for_identity += 1
-                report.pending += 1
-                report.oldest_pending_age_s = max(
-                    report.oldest_pending_age_s, (now - row.pushed_at_ms) / 1000
-                )
+                _count_pending(report, (now - row.pushed_at_ms) / 1000)
             else:
                 self._failed(row, reason, now, report, retriable=True)
 
@@ -386,8 +383,7 @@ class Validator:
             )
             return
         self._note_unsettled(row)
-        report.pending += 1
-        report.oldest_pending_age_s = max(report.oldest_pending_age_s, age_s)
+        _count_pending(report, age_s)
 
     def _failed(self, row: Row, reason: str, now: int, report: ValidationReport, *, retriable: bool) -> None:
         if retriable and row.repushes < self.settings.max_repushes and self.repush(row.kind) is not None:
@@ -603,6 +599,11 @@ def _dt(ms: int) -> datetime:
 
 def _ms(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(milliseconds=1)  # LogEntry makes every time aware (UTC)
+
+
+def _count_pending(report: ValidationReport, age_s: float) -> None:
+    report.pending += 1
+    report.oldest_pending_age_s = max(report.oldest_pending_age_s, age_s)
 
 
 def _count_failure(report: ValidationReport, row: Row, reason: str, repushes: int) -> None:
