@@ -306,3 +306,14 @@ def test_a_run_that_fails_half_way_leaves_nothing_for_the_next_run_to_decide_twi
     report = rig.run(120)
     assert report.repushed == 2
     assert (row(rig, "item#file://a").repushes, row(rig, "item#file://b").repushes) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    "error", [REJECTED, "Security identity 'AlphaTeam' is not yet known", "UNKNOWN SECURITY IDENTITY"]
+)
+def test_each_of_coveo_s_wordings_for_an_unknown_identity_makes_the_item_wait(error: str) -> None:
+    rig = Rig()
+    rig.push_group()
+    rig.push_item()
+    rig.reject(error=error)
+    assert rig.run(60).waiting_for_identity == 1
