@@ -209,6 +209,21 @@ def a_mark_for_a_superseded_push_changes_nothing(ledger: Ledger, p: str) -> None
     assert head(ledger, f"{p}a") == (2, 20, Status.ACCEPTED)
 
 
+def a_failure_mark_for_a_push_being_re_pushed_changes_nothing(ledger: Ledger, p: str) -> None:
+    """The validator reopened the push and its re-push of the same version is claimed: a late
+    failure verdict on the push as first read must not fail the re-push in flight."""
+    row = pushed(ledger, f"{p}a", 1, 10)
+    assert ledger.reopen(row, reason="unknown security identity", now_ms=5_000) is True
+    assert ledger.claim_many([claim(f"{p}a", 1, 11)]) == [ClaimResult.CLAIMED]
+    assert ledger.mark(row, Status.FAILED, reason="late verdict", now_ms=6_000) is False
+    ledger.flush()
+    assert head(ledger, f"{p}a") == (1, 11, Status.CLAIMED)
+    ledger.record_accepted([accepted(claim(f"{p}a", 1, 11), 7_000)])
+    again = ledger.get(f"{p}a")
+    assert again is not None
+    assert (again.status, again.ordering_id, again.repushes) == (Status.ACCEPTED, 11, 1)
+
+
 def a_reopened_row_lets_the_same_version_be_pushed_again(ledger: Ledger, p: str) -> None:
     row = pushed(ledger, f"{p}a", 1, 10)
     assert ledger.reopen(row, reason="unknown security identity", now_ms=5_000) is True
@@ -264,6 +279,26 @@ def a_re_push_not_accepted_settles_back_readable_with_its_reason(ledger: Ledger,
     # Only a CLAIMED row settles: a second settle finds it FAILED.
     assert ledger.settle(row, Status.ACCEPTED, reason="again", now_ms=7_000) is False
     assert ledger.get(f"{p}a").status is Status.FAILED
+
+
+def a_re_push_settled_failed_then_redriven_and_settled_back_reads_accepted(ledger: Ledger, p: str) -> None:
+    """A failure is not a verification: a push failed by `settle`, redriven, and whose second
+    re-push is not accepted either, is the validator's to check again, ACCEPTED, never VERIFIED."""
+    row = pushed(ledger, f"{p}a", 1, 10)
+    assert ledger.reopen(row, reason="retriable", now_ms=5_000) is True
+    assert ledger.settle(row, Status.FAILED, reason="re-push refused", now_ms=6_000) is True
+    ledger.flush()
+    failed = ledger.get(f"{p}a")
+    assert failed is not None and failed.status is Status.FAILED
+    assert ledger.reopen(failed, reason="operator redrive", now_ms=7_000) is True
+    assert ledger.settle(failed, Status.ACCEPTED, reason="re-push throttled", now_ms=8_000) is True
+    ledger.flush()
+    back = ledger.get(f"{p}a")
+    assert back is not None
+    assert (back.status, back.ordering_id, back.failure_reason) == (Status.ACCEPTED, 10, "re-push throttled")
+    assert head(ledger, f"{p}a") == (1, 10, Status.ACCEPTED)
+    listed = [r.key for r in ledger.rows_with_status(Status.ACCEPTED).rows if r.key.startswith(p)]
+    assert listed == [f"{p}a"]
 
 
 def a_settled_claim_counts_no_re_push_it_never_had(ledger: Ledger, p: str) -> None:
@@ -322,6 +357,21 @@ def rows_with_status_reads_pushes_old_enough_oldest_first(ledger: Ledger, p: str
     assert ledger.get(f"{p}done").status is Status.VERIFIED  # type: ignore[union-attr]
 
 
+def failures_are_read_by_push_time_up_to_the_cutoff(ledger: Ledger, p: str) -> None:
+    for name, at in (("late", 3_000), ("early", 1_000), ("edge", 2_000)):
+        row = pushed(ledger, f"{p}{name}", 1, 10, pushed_at_ms=at)
+        assert ledger.mark(row, Status.FAILED, reason=f"rejected {name}", now_ms=5_000) is True
+    ledger.flush()
+
+    def keys(page_rows: list[Row]) -> list[str]:
+        return [r.key for r in page_rows if r.key.startswith(p)]
+
+    cut = ledger.rows_with_status(Status.FAILED, pushed_before_ms=2_000).rows
+    assert keys(cut) == [f"{p}early", f"{p}edge"]  # pushed at the cutoff counts
+    every = ledger.rows_with_status(Status.FAILED).rows
+    assert keys(every) == [f"{p}early", f"{p}edge", f"{p}late"]
+
+
 def pages_together_hold_every_row_once(ledger: Ledger, p: str) -> None:
     for i in range(5):
         pushed(ledger, f"{p}{i}", 1, 10, pushed_at_ms=1_000 + i)
@@ -357,12 +407,15 @@ SCENARIOS: tuple[Callable[[Ledger, str], None], ...] = (
     marking_verified_records_when,
     marking_failed_keeps_the_reason,
     a_mark_for_a_superseded_push_changes_nothing,
+    a_failure_mark_for_a_push_being_re_pushed_changes_nothing,
     a_reopened_row_lets_the_same_version_be_pushed_again,
     a_failed_row_can_be_reopened_a_verified_or_claimed_one_cannot,
     a_reopen_for_another_push_changes_nothing,
     a_re_push_not_accepted_settles_back_readable_with_its_reason,
+    a_re_push_settled_failed_then_redriven_and_settled_back_reads_accepted,
     a_settled_claim_counts_no_re_push_it_never_had,
     a_settle_for_another_version_changes_nothing,
     rows_with_status_reads_pushes_old_enough_oldest_first,
+    failures_are_read_by_push_time_up_to_the_cutoff,
     pages_together_hold_every_row_once,
 )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
 from aws_simulator.cloudformation import LocalResources
 from aws_simulator.moto_server import MotoServer
-from connector.adapters.dynamodb_ledger import PARTS, PENDING_INDEX
+from connector.adapters.dynamodb_ledger import CLIENT_OPTIONS, PARTS, PENDING_INDEX, DynamoDBLedger
+from connector.adapters.s3_ledger_entries import S3LedgerEntries
 from connector.domain.ledger import Accepted, Claim, ClaimResult, Status
 
 from .stack import dynamodb_ledger
@@ -171,6 +173,26 @@ def test_a_part_settled_but_left_in_the_index_by_a_crash_leaves_it_at_the_next_r
         UpdateExpression="ADD done :d",
         ExpressionAttributeValues={":d": part["accepted"]},
     )
-    assert ledger.rows_with_status(Status.ACCEPTED).rows == []
+    entries = CountedEntries(
+        S3LedgerEntries(moto_server.client("s3"), local_resources.buckets["LedgerBucket"])
+    )
+    reader = DynamoDBLedger(moto_server.client("dynamodb", **CLIENT_OPTIONS), table, entries=entries)
+    assert reader.rows_with_status(Status.ACCEPTED).rows == []
     after = db.get_item(TableName=table, Key={"pk": part["pk"]})["Item"]
     assert "queue" not in after
+    assert entries.gets == []  # nothing open in the part: its entries in S3 are not read
+
+
+class CountedEntries:
+    """The S3 entries store, recording which objects are read."""
+
+    def __init__(self, inner: S3LedgerEntries) -> None:
+        self._inner = inner
+        self.gets: list[str] = []
+
+    def put(self, batch: str, entries: list[dict[str, Any]]) -> str:
+        return self._inner.put(batch, entries)
+
+    def get(self, name: str) -> list[dict[str, Any]]:
+        self.gets.append(name)
+        return self._inner.get(name)

@@ -198,3 +198,22 @@ def test_pages_of_more_parts_than_one_read_hold_every_row_once(ledger: DynamoDBL
     assert seen == keys
     everything = ledger.rows_with_status(Status.ACCEPTED, limit=500).rows
     assert [r.key for r in everything] == keys
+
+
+def test_a_push_whose_s3_entries_are_gone_reads_as_its_head_not_an_error(
+    moto_server: MotoServer, local_resources: LocalResources
+) -> None:
+    """S3's lifecycle rule and the table's TTL expire a push's entries and its rows on their own
+    clocks: the part may still list a push whose entry object has gone. Readers skip it."""
+    first = dynamodb_ledger(moto_server, local_resources)
+    lt.pushed(first, "item#no-entries", 1, 10)
+    s3, bucket = moto_server.client("s3"), local_resources.buckets["LedgerBucket"]
+    objects = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    assert len(objects) == 1
+    s3.delete_object(Bucket=bucket, Key=objects[0]["Key"])
+    ledger = dynamodb_ledger(moto_server, local_resources)  # a fresh entries cache
+    assert ledger.get("item#no-entries") is None
+    (state,) = ledger.all_rows()
+    assert isinstance(state, Head)
+    assert (state.key, state.version, state.ordering_id) == ("item#no-entries", 1, 10)
+    assert ledger.rows_with_status(Status.ACCEPTED).rows == []

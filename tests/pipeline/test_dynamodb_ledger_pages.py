@@ -149,6 +149,18 @@ def test_a_failure_verdict_reads_whether_the_push_is_still_open_strongly_consist
     assert db.gets == [("part", True)]
 
 
+def test_a_settle_reads_whether_its_push_was_accepted_strongly_consistent(
+    ledger: DynamoDBLedger, db: Reads
+) -> None:
+    row = lt.pushed(ledger, "item#settle", 1, 10)
+    assert ledger.reopen(row, reason="retriable", now_ms=2_000)
+    db.clear()
+    assert ledger.settle(row, Status.ACCEPTED, reason="re-push throttled", now_ms=3_000) is True
+    # The part decides which push the head gets back: a stale part that misses the acceptance
+    # would let settle give the head a claim Coveo never accepted in place of the push kept aside.
+    assert db.gets == [("part", True)]
+
+
 def test_the_validators_page_of_pending_pushes_reads_eventually_consistent(
     ledger: DynamoDBLedger, db: Reads
 ) -> None:
@@ -168,6 +180,40 @@ def test_the_page_of_failures_reads_eventually_consistent(ledger: DynamoDBLedger
     # Its heads, then their parts: a listing for the operator and the redrive, whose reopen is
     # conditional on the head.
     assert db.gets == [("head", False), ("part", False)]
+
+
+class PartsGone(Reads):
+    """A client whose reads no longer find the acceptance parts the index lists (expired by their
+    TTL between the index query and the read, or not yet visible to an eventually consistent
+    read), and that records the updates the ledger sends."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client)
+        self.updates: list[str] = []
+
+    def batch_get_item(self, **request: Any) -> Any:
+        response = super().batch_get_item(**request)
+        for table, items in response.get("Responses", {}).items():
+            response["Responses"][table] = [i for i in items if not i["pk"]["S"].startswith("acc#")]
+        return response
+
+    def update_item(self, **request: Any) -> Any:
+        self.updates.append(request["Key"]["pk"]["S"])
+        return self._client.update_item(**request)
+
+
+def test_a_part_the_index_lists_but_the_read_does_not_find_is_passed_over_without_a_write(
+    moto_server: MotoServer, local_resources: LocalResources, ledger: DynamoDBLedger
+) -> None:
+    lt.pushed(ledger, "item#vanished", 1, 10)
+    gone = PartsGone(moto_server.client("dynamodb", **CLIENT_OPTIONS))
+    reader = make_ledger(moto_server, local_resources, gone)
+    page = reader.rows_with_status(Status.ACCEPTED)
+    assert (page.rows, page.next_token) == ([], None)
+    reader.flush()
+    # Nothing to settle or take out of the index: a write there would meet a missing item.
+    assert gone.updates == []
+    assert keys(ledger.rows_with_status(Status.ACCEPTED).rows) == ["item#vanished"]
 
 
 # --- the whole-ledger scan ------------------------------------------------------------------------

@@ -189,3 +189,60 @@ def test_settling_a_superseded_push_keeps_the_verified_time_of_its_parts_other_p
     verified = ledger.get(a.key)
     assert verified is not None
     assert (verified.status, verified.checked_at_ms) == (Status.VERIFIED, 5_000)
+
+
+def part_of(moto_server: MotoServer, resources: LocalResources, key: str) -> str:
+    """The acceptance part of the push the key's head holds (a batch of under 32 claims has one)."""
+    head = raw(moto_server, resources, key)
+    batch = head["batch"]["S"]
+    assert batch.split(".")[1] == "1", "a batch of one part"
+    return f"acc#{batch}#00"
+
+
+def done(moto_server: MotoServer, resources: LocalResources, part: str) -> set[int]:
+    return {int(n) for n in raw(moto_server, resources, part).get("done", {}).get("NS", [])}
+
+
+def test_a_settle_that_does_not_apply_leaves_a_superseded_push_settled_and_out_of_the_index(
+    moto_server: MotoServer, local_resources: LocalResources, ledger: DynamoDBLedger
+) -> None:
+    row = lt.pushed(ledger, "item#moved-on", 1, 10)
+    part = part_of(moto_server, local_resources, "item#moved-on")
+    assert ledger.reopen(row, reason="retriable", now_ms=2_000)
+    # A newer version is claimed while the re-push is in flight; a validator run passes the old
+    # push and settles it as superseded.
+    assert ledger.claim_many([lt.claim("item#moved-on", 2, 20)]) == [ClaimResult.CLAIMED]
+    assert ledger.rows_with_status(Status.ACCEPTED).rows == []
+    ledger.flush()
+    assert pending_parts(moto_server, local_resources) == []
+    # The re-push's outcome comes back late: the head holds version 2, so nothing is given back,
+    # and the old push stays settled (it is not the validator's work again).
+    assert ledger.settle(row, Status.ACCEPTED, reason="re-push throttled", now_ms=3_000) is False
+    ledger.flush()
+    assert pending_parts(moto_server, local_resources) == []
+    assert done(moto_server, local_resources, part) == {0}
+    assert lt.head(ledger, "item#moved-on") == (2, 20, Status.CLAIMED)
+
+
+def test_a_push_settled_back_keeps_the_buffered_verdicts_of_its_parts_other_pushes(
+    moto_server: MotoServer, local_resources: LocalResources, ledger: DynamoDBLedger
+) -> None:
+    a, b = lt.claim("item#pair/a", 1, 10), lt.claim("item#pair/b", 1, 10)
+    # One claim batch of two: slots 0 and 1 of one acceptance part.
+    assert ledger.claim_many([a, b]) == [ClaimResult.CLAIMED] * 2
+    ledger.record_accepted([lt.accepted(a), lt.accepted(b)])
+    part = part_of(moto_server, local_resources, a.key)
+    row_b = ledger.get(b.key)
+    assert row_b is not None
+    assert ledger.reopen(row_b, reason="retriable", now_ms=2_000)
+    assert ledger.claim_many([lt.claim(a.key, 2, 20)]) == [ClaimResult.CLAIMED]
+    # One validator run: its page passes a (superseded) and b (being re-pushed), settling both,
+    # buffered; then b's re-push is not accepted and b is given back before the run flushes.
+    assert ledger.rows_with_status(Status.ACCEPTED).rows == []
+    assert ledger.settle(row_b, Status.ACCEPTED, reason="re-push throttled", now_ms=3_000) is True
+    ledger.flush()
+    # a's verdict was written with the flush; b is open again, and the only work left.
+    assert done(moto_server, local_resources, part) == {0}
+    assert pending_parts(moto_server, local_resources) == [part]
+    listed = make_ledger(moto_server, local_resources).rows_with_status(Status.ACCEPTED).rows
+    assert [(r.key, r.status) for r in listed] == [(b.key, Status.ACCEPTED)]
