@@ -9,10 +9,11 @@ Logs API does and records every request.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -463,6 +464,37 @@ def test_a_cache_updated_at_the_very_millisecond_of_the_push_has_seen_it() -> No
     reader.cache = {"USER alice": SecurityCacheEntity(state="UP_TO_DATE", last_update_date=T0)}
     assert validator(ledger, reader).run().verified == 1
     assert reader.member_calls == []  # a user holds no members: none are listed
+
+
+@pytest.fixture(params=["Asia/Tokyo", "America/New_York"])
+def local_zone(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The machine's local time zone set to one east and one west of UTC (a developer's machine;
+    Lambda's is UTC), restored after."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = request.param
+    time.tzset()
+    try:
+        yield request.param
+    finally:
+        if before is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+@pytest.mark.parametrize(
+    ("updated", "verified"),
+    [("2026-11-26T09:59:59.999", False), ("2026-11-26T10:00:00", True), ("2026-11-26T10:00:00Z", True)],
+)
+def test_a_cache_date_without_an_offset_is_utc_whatever_the_machines_zone(
+    local_zone: str, updated: str, verified: bool
+) -> None:
+    ledger, reader = InMemoryLedger(), Reader()
+    identity(ledger, "USER", "alice")  # pushed at T0, 10:00:00 UTC
+    reader.cache = {"USER alice": SecurityCacheEntity(state="UP_TO_DATE", last_update_date=updated)}
+    report = validator(ledger, reader).run()
+    assert (report.verified, report.pending) == ((1, 0) if verified else (0, 1))
 
 
 def test_an_identity_in_another_cache_state_is_pending_then_fails_naming_the_state() -> None:

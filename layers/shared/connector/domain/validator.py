@@ -583,9 +583,11 @@ def _epoch_ms(value: int | str | None) -> int | None:
         return value
     if isinstance(value, str):
         try:
-            return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
+        # Coveo's times are UTC: one without an offset is too, not the machine's local time.
+        return _ms(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
     return None
 
 
