@@ -12,7 +12,7 @@ import pytest
 from aws_simulator.cloudformation import LocalResources
 from aws_simulator.moto_server import MotoServer
 from connector.adapters.dynamodb_ledger import DynamoDBLedger
-from connector.domain.ledger import ClaimResult, Status
+from connector.domain.ledger import Claim, ClaimResult, Status
 from tests import ledger_transitions as lt
 
 from .stack import dynamodb_ledger as make_ledger
@@ -36,6 +36,14 @@ def status_of(ledger: DynamoDBLedger, key: str) -> tuple[Status | None, Status]:
     """The status a reader sees: the row's (get) and the stale guard's (heads)."""
     row = ledger.get(key)
     return (row.status if row else None), ledger.heads([key])[key].status
+
+
+def pushed_together(ledger: DynamoDBLedger, prefix: str) -> tuple[Claim, Claim]:
+    """Two pushes of one claim batch, both accepted: slots 0 and 1 of one acceptance part."""
+    a, b = lt.claim(f"{prefix}/a", 1, 10), lt.claim(f"{prefix}/b", 1, 10)
+    assert ledger.claim_many([a, b]) == [ClaimResult.CLAIMED] * 2
+    ledger.record_accepted([lt.accepted(a), lt.accepted(b)])
+    return a, b
 
 
 @pytest.fixture
@@ -172,10 +180,7 @@ def test_a_push_marked_failed_takes_no_second_verdict_before_the_flush(ledger: D
 def test_settling_a_superseded_push_keeps_the_verified_time_of_its_parts_other_push(
     moto_server: MotoServer, local_resources: LocalResources, ledger: DynamoDBLedger
 ) -> None:
-    a, b = lt.claim("item#part/a", 1, 10), lt.claim("item#part/b", 1, 10)
-    # One claim batch of two: both slots sit in one acceptance part.
-    assert ledger.claim_many([a, b]) == [ClaimResult.CLAIMED] * 2
-    ledger.record_accepted([lt.accepted(a), lt.accepted(b)])
+    a, b = pushed_together(ledger, "item#part")
     (part,) = pending_parts(moto_server, local_resources)
     rows = {r.key: r for r in ledger.rows_with_status(Status.ACCEPTED).rows}
     assert ledger.mark(rows[a.key], Status.VERIFIED, reason=None, now_ms=5_000)
@@ -227,10 +232,7 @@ def test_a_settle_that_does_not_apply_leaves_a_superseded_push_settled_and_out_o
 def test_a_push_settled_back_keeps_the_buffered_verdicts_of_its_parts_other_pushes(
     moto_server: MotoServer, local_resources: LocalResources, ledger: DynamoDBLedger
 ) -> None:
-    a, b = lt.claim("item#pair/a", 1, 10), lt.claim("item#pair/b", 1, 10)
-    # One claim batch of two: slots 0 and 1 of one acceptance part.
-    assert ledger.claim_many([a, b]) == [ClaimResult.CLAIMED] * 2
-    ledger.record_accepted([lt.accepted(a), lt.accepted(b)])
+    a, b = pushed_together(ledger, "item#pair")
     part = part_of(moto_server, local_resources, a.key)
     row_b = ledger.get(b.key)
     assert row_b is not None
