@@ -116,13 +116,6 @@ TARGETS = (
             "tests/handler/test_ledger_layout.py",
         ),
         expression_strings=True,
-        # 2026-12-02: two runs of the whole module disagreed because two tests here failed now and
-        # then (a page bound another scenario's part could break; chunk reads recorded in thread
-        # order): fixed. The run after (527 mutants, 44 min) killed only the listed equivalents it
-        # should (the _locate cache's reads, now counted on the wire: unlisted), and left 27
-        # survivors not listed; 3 plainly equivalent are listed since. Triage the other 24 (a test
-        # or a reason each), then drop this flag.
-        report_only=True,
     ),
     Target(
         "connector/adapters/sqs_dead_letters.py",
