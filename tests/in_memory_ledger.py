@@ -32,6 +32,9 @@ class InMemoryLedger:
             ):
                 stale = head.supersedes(claim.version, claim.refresh_before)
                 return ClaimResult.STALE if stale else ClaimResult.CONFLICT
+            if claim.key in self.outcomes and (head is None or claim.version > head.version):
+                status, reason, at, _ = self.outcomes[claim.key]  # re-pushes count per version
+                self.outcomes[claim.key] = (status, reason, at, 0)
             self.rows[claim.key] = Head(
                 claim.key, claim.version, claim.ordering_id, Status.CLAIMED, claim.attempts
             )
@@ -128,6 +131,8 @@ class InMemoryLedger:
                 return False
             if head.status not in (Status.ACCEPTED, Status.FAILED):
                 return False
+            if self.outcomes.get(row.key, (None, None, 0, 0))[3] != row.repushes:
+                return False  # read before another reopen: its count is stale
             self.rows[row.key] = replace(head, status=Status.CLAIMED)
             self.outcomes[row.key] = (Status.CLAIMED, reason, now_ms, row.repushes + 1)
             return True

@@ -235,6 +235,45 @@ def a_reopened_row_lets_the_same_version_be_pushed_again(ledger: Ledger, p: str)
     assert (again.status, again.ordering_id, again.repushes) == (Status.ACCEPTED, 11, 1)
 
 
+def a_newer_version_starts_with_no_re_pushes(ledger: Ledger, p: str) -> None:
+    """MAX_REPUSHES bounds the re-pushes of one change: a key whose earlier version was re-pushed
+    must not hand its count to the next version (a long-lived key would run out of re-pushes and
+    fail its later pushes at the first lost one)."""
+    row = pushed(ledger, f"{p}a", 1, 10)
+    for n, ordering in enumerate((11, 12), start=1):
+        assert ledger.reopen(row, reason="lost", now_ms=5_000 + n) is True
+        c = claim(f"{p}a", 1, ordering)
+        assert ledger.claim_many([c]) == [ClaimResult.CLAIMED]
+        ledger.record_accepted([accepted(c, 6_000 + n)])
+        row = ledger.get(f"{p}a")
+        assert (row.version, row.repushes) == (1, n)
+    newer = pushed(ledger, f"{p}a", 2, 20, pushed_at_ms=7_000)
+    assert (newer.version, newer.repushes) == (2, 0)
+    assert ledger.reopen(newer, reason="lost", now_ms=8_000) is True
+    c = claim(f"{p}a", 2, 21)
+    assert ledger.claim_many([c]) == [ClaimResult.CLAIMED]
+    ledger.record_accepted([accepted(c, 9_000)])
+    again = ledger.get(f"{p}a")
+    assert again is not None
+    assert (again.version, again.ordering_id, again.repushes) == (2, 21, 1)
+
+
+def a_reopen_with_a_count_read_before_another_reopen_changes_nothing(ledger: Ledger, p: str) -> None:
+    """A row read, then reopened, re-pushed and settled back (the same push again): the count it
+    was read with is stale, and a reopen from it must not count that re-push once instead of twice."""
+    row = pushed(ledger, f"{p}a", 1, 10)
+    for count, ordering in ((1, 11), (2, 12)):
+        assert ledger.reopen(row, reason="lost", now_ms=5_000) is True
+        assert ledger.claim_many([claim(f"{p}a", 1, ordering)]) == [ClaimResult.CLAIMED]
+        assert ledger.settle(row, Status.ACCEPTED, reason="re-push throttled", now_ms=6_000) is True
+        assert ledger.reopen(row, reason="lost again", now_ms=7_000) is False  # read before
+        row = ledger.get(f"{p}a")
+        assert row.repushes == count
+    assert ledger.reopen(row, reason="lost again", now_ms=8_000) is True
+    assert ledger.settle(row, Status.FAILED, reason="re-push refused", now_ms=9_000) is True
+    assert ledger.get(f"{p}a").repushes == 3
+
+
 def a_failed_row_can_be_reopened_a_verified_or_claimed_one_cannot(ledger: Ledger, p: str) -> None:
     failed = pushed(ledger, f"{p}f", 1, 10)
     ledger.mark(failed, Status.FAILED, reason="x", now_ms=5_000)
@@ -409,6 +448,8 @@ SCENARIOS: tuple[Callable[[Ledger, str], None], ...] = (
     a_mark_for_a_superseded_push_changes_nothing,
     a_failure_mark_for_a_push_being_re_pushed_changes_nothing,
     a_reopened_row_lets_the_same_version_be_pushed_again,
+    a_newer_version_starts_with_no_re_pushes,
+    a_reopen_with_a_count_read_before_another_reopen_changes_nothing,
     a_failed_row_can_be_reopened_a_verified_or_claimed_one_cannot,
     a_reopen_for_another_push_changes_nothing,
     a_re_push_not_accepted_settles_back_readable_with_its_reason,

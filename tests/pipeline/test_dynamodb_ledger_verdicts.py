@@ -248,3 +248,24 @@ def test_a_push_settled_back_keeps_the_buffered_verdicts_of_its_parts_other_push
     assert pending_parts(moto_server, local_resources) == [part]
     listed = make_ledger(moto_server, local_resources).rows_with_status(Status.ACCEPTED).rows
     assert [(r.key, r.status) for r in listed] == [(b.key, Status.ACCEPTED)]
+
+
+def test_a_head_counted_before_re_pushes_were_per_version_keeps_its_count(
+    moto_server: MotoServer, local_resources: LocalResources, ledger: DynamoDBLedger
+) -> None:
+    row = lt.pushed(ledger, "item#legacy", 1, 10)
+    assert ledger.reopen(row, reason="lost", now_ms=2_000)
+    assert ledger.settle(row, Status.ACCEPTED, reason="re-push throttled", now_ms=3_000)
+    # As a head written before `repushedVersion` existed: its count stands for its version.
+    moto_server.client("dynamodb").update_item(
+        TableName=local_resources.tables["LedgerTable"],
+        Key={"pk": {"S": "item#legacy"}},
+        UpdateExpression="REMOVE repushedVersion",
+    )
+    reader = make_ledger(moto_server, local_resources)
+    legacy = reader.get("item#legacy")
+    assert legacy is not None and legacy.repushes == 1
+    assert reader.reopen(legacy, reason="lost again", now_ms=4_000)
+    assert reader.settle(legacy, Status.FAILED, reason="re-push refused", now_ms=5_000)
+    after = reader.get("item#legacy")
+    assert after is not None and (after.status, after.repushes) == (Status.FAILED, 2)

@@ -5,7 +5,8 @@ Items of the table (one partition key, `pk`):
 
 - **head** `pk = <key>` (`item#…`, `identity#…`, `alias#…`): the stale guard. version, orderingId,
   status (CLAIMED or FAILED), attempts, the event id, and `batch`/`slot`: which claim holds it.
-  Written once per change, by the claim; the validator writes it only for a failure or a re-push.
+  Written once per change, by the claim; the validator writes it only for a failure or a re-push
+  (`repushes`, the count of `repushedVersion`'s re-pushes).
 - **acceptance part** `pk = acc#<batch>#<part>`: of one claim batch, the slots Coveo accepted
   (`accepted`), those the validator settled (`done`) and verified (`verified`), and the S3 objects
   with their entries. A batch's slots are dealt over up to PARTS parts (one per 32 slots), so a
@@ -444,12 +445,21 @@ class DynamoDBLedger:
         slot = self._locate(row)
         if slot is None or (row.status is not Status.FAILED and not self._open(slot)):
             return False
+        # The count is the version's (repushedVersion names it): a newer version starts at 0. The
+        # head must still hold the count the row was read with, so two reopens cannot count once.
+        counted = (
+            "repushes = :was AND (attribute_not_exists(repushedVersion) OR repushedVersion = :v)"
+            if row.repushes
+            else "(attribute_not_exists(repushes) OR repushes = :was "
+            "OR (attribute_exists(repushedVersion) AND repushedVersion <> :v))"
+        )
         return self._conditional_update(
             row.key,
             "SET #status = :claimed, failureReason = :r, checkedAt = :now, "
-            "repushes = if_not_exists(repushes, :zero) + :one, prevBatch = :b, prevSlot = :s "
+            "repushes = :n, repushedVersion = :v, prevBatch = :b, prevSlot = :s "
             "REMOVE #batch, slot, #queue, #at",
-            "version = :v AND #batch = :b AND slot = :s AND (#status = :claimed OR #status = :failed)",
+            "version = :v AND #batch = :b AND slot = :s AND (#status = :claimed OR #status = :failed) "
+            f"AND {counted}",
             {
                 ":claimed": {"S": Status.CLAIMED.value},
                 ":failed": {"S": Status.FAILED.value},
@@ -458,8 +468,8 @@ class DynamoDBLedger:
                 ":s": {"N": str(slot.slot)},
                 ":r": {"S": reason[:2000]},
                 ":now": {"N": str(now_ms)},
-                ":one": {"N": "1"},
-                ":zero": {"N": "0"},
+                ":was": {"N": str(row.repushes)},
+                ":n": {"N": str(row.repushes + 1)},
             },
         )
 
@@ -831,8 +841,8 @@ class DynamoDBLedger:
 
 
 _ROW_ATTRIBUTES = (
-    "pk, version, orderingId, #status, attempts, #batch, slot, eventId, repushes, failureReason, "
-    "checkedAt, prevBatch, prevSlot"
+    "pk, version, orderingId, #status, attempts, #batch, slot, eventId, repushes, repushedVersion, "
+    "failureReason, checkedAt, prevBatch, prevSlot"
 )
 
 
@@ -936,8 +946,17 @@ def _row(head: dict[str, Any], slot: _Slot, part: dict[str, Any], entry: dict[st
         file_id=entry["fileId"],
         attempts=entry["attempts"],
         change=base64.b64decode(entry["change"]) if entry["change"] is not None else None,
-        repushes=int(head.get("repushes", {}).get("N", "0")),
+        repushes=_repushes(head, entry["version"]),
         failure_reason=head["failureReason"]["S"] if "failureReason" in head else None,
         checked_at_ms=int(checked["N"]) if checked else None,
         event_time_ms=entry.get("eventTime"),  # absent from entries written before it was kept
     )
+
+
+def _repushes(head: dict[str, Any], version: int) -> int:
+    """The re-pushes of this version: `repushes` counts those of `repushedVersion` (a head written
+    before it was kept counts for whatever version it holds)."""
+    counted = head.get("repushedVersion")
+    if counted is not None and int(counted["N"]) != version:
+        return 0
+    return int(head.get("repushes", {}).get("N", "0"))
