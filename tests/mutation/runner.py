@@ -369,6 +369,12 @@ def run_target(
     )
     for result in report.survivors:
         progress(f"  survived: {result.mutant.module}:{result.mutant.line}  {result.mutant.id}")
+    # Twice an error: most often a mutant the module cannot even be imported with; shown, so that a
+    # reader can tell such a break from a rig that failed.
+    for result in report.results:
+        if result.outcome == "error":
+            where = f" ({', '.join(result.failed)})" if result.failed else ""
+            progress(f"  error: {result.mutant.module}:{result.mutant.line}  {result.mutant.id}{where}")
     return report
 
 
