@@ -11,7 +11,7 @@ import pytest
 
 from aws_simulator.cloudformation import LocalResources
 from aws_simulator.moto_server import MotoServer
-from connector.adapters.dynamodb_ledger import DynamoDBLedger
+from connector.adapters.dynamodb_ledger import DynamoDBLedger, _numbers, _slot_of
 from connector.domain.ledger import Claim, ClaimResult, Status
 from tests import ledger_transitions as lt
 
@@ -197,15 +197,12 @@ def test_settling_a_superseded_push_keeps_the_verified_time_of_its_parts_other_p
 
 
 def part_of(moto_server: MotoServer, resources: LocalResources, key: str) -> str:
-    """The acceptance part of the push the key's head holds (a batch of under 32 claims has one)."""
-    head = raw(moto_server, resources, key)
-    batch = head["batch"]["S"]
-    assert batch.split(".")[1] == "1", "a batch of one part"
-    return f"acc#{batch}#00"
+    """The acceptance part of the push the key's head holds."""
+    return _slot_of(raw(moto_server, resources, key)).part
 
 
 def done(moto_server: MotoServer, resources: LocalResources, part: str) -> set[int]:
-    return {int(n) for n in raw(moto_server, resources, part).get("done", {}).get("NS", [])}
+    return _numbers(raw(moto_server, resources, part), "done")
 
 
 def test_a_settle_that_does_not_apply_leaves_a_superseded_push_settled_and_out_of_the_index(
