@@ -485,7 +485,13 @@ def local_zone(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.mark.parametrize(
     ("updated", "verified"),
-    [("2026-11-26T09:59:59.999", False), ("2026-11-26T10:00:00", True), ("2026-11-26T10:00:00Z", True)],
+    [
+        ("2026-11-26T09:59:59.999", False),
+        ("2026-11-26T10:00:00", True),
+        ("2026-11-26T10:00:00Z", True),
+        ("2026-11-26T11:59:59.999+02:00", False),  # an offset of its own is kept
+        ("2026-11-26T12:00:00+02:00", True),
+    ],
 )
 def test_a_cache_date_without_an_offset_is_utc_whatever_the_machines_zone(
     local_zone: str, updated: str, verified: bool
