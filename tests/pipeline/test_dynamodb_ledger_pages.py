@@ -271,9 +271,10 @@ def test_a_whole_ledger_read_reads_each_part_and_s3_object_once_whatever_the_sca
     s3 = S3Gets(moto_server.client("s3"))
     entries = S3LedgerEntries(s3, local_resources.buckets["LedgerBucket"], cache_objects=1)
     reader = DynamoDBLedger(db, local_resources.tables["LedgerTable"], entries=entries)
-    states = {state.key: state for state in reader.all_rows()}
+    read = list(reader.all_rows())
     pushed = [c.key for claims in batches for c in claims]
-    assert sorted(states) == sorted([*pushed, "item#claimed"])
+    assert sorted(state.key for state in read) == sorted([*pushed, "item#claimed"])  # each once
+    states = {state.key: state for state in read}
     assert all(isinstance(states[key], Row) and states[key].status is Status.ACCEPTED for key in pushed)
     assert not isinstance(states["item#claimed"], Row) and states["item#claimed"].status is Status.CLAIMED
     assert len(db.scans) > 10  # 127 items, 10 a page
