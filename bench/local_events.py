@@ -28,17 +28,9 @@ def events(count: int) -> Iterator[dict[str, Any]]:
         fields = workload.item(index)
         members.setdefault(fields["allowedGroup"], set()).add(fields["allowedUser"])
     for name in groups:
-        yield _event(
-            f"group-{name}",
-            "identity.upserted",
-            {
-                "identity": {"name": name, "type": "GROUP"},
-                "members": [{"name": member, "type": "USER"} for member in sorted(members[name])],
-                "version": 1,
-            },
-        )
+        yield workload.group_event({"name": name, "members": sorted(members[name])})
     for user in users:
-        yield _event(
+        yield workload.event(
             f"alias-{user}",
             "identity.aliased",
             {
@@ -49,17 +41,6 @@ def events(count: int) -> Iterator[dict[str, Any]]:
         )
     for index in range(count):
         yield workload.item_event(workload.item(index))
-
-
-def _event(event_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": f"bench-{event_id}",
-        "source": "urn:bench",
-        "type": event_type,
-        "time": workload.EVENT_TIME,
-        "data": data,
-    }
 
 
 def main(argv: list[str]) -> int:

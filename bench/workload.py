@@ -134,14 +134,11 @@ def item_event(fields: dict[str, Any]) -> dict[str, Any]:
             }
         ],
     }
-    return {
-        "specversion": "1.0",
-        "id": f"bench-{fields['documentId']}",
-        "source": "urn:bench",
-        "type": "item.upserted",
-        "time": EVENT_TIME,
-        "data": {"documentId": fields["documentId"], "version": 1, "document": document},
-    }
+    return event(
+        fields["documentId"],
+        "item.upserted",
+        {"documentId": fields["documentId"], "version": 1, "document": document},
+    )
 
 
 def official_document(fields: dict[str, Any]) -> Any:
@@ -169,17 +166,26 @@ def group(index: int) -> dict[str, Any]:
 
 
 def group_event(fields: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "specversion": "1.0",
-        "id": f"bench-{fields['name']}",
-        "source": "urn:bench",
-        "type": "identity.upserted",
-        "time": EVENT_TIME,
-        "data": {
+    return event(
+        fields["name"],
+        "identity.upserted",
+        {
             "identity": {"name": fields["name"], "type": "GROUP"},
             "members": [{"name": member, "type": "USER"} for member in fields["members"]],
             "version": 1,
         },
+    )
+
+
+def event(name: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The CloudEvent every bench change travels in; its id is `bench-<name>`."""
+    return {
+        "specversion": "1.0",
+        "id": f"bench-{name}",
+        "source": "urn:bench",
+        "type": event_type,
+        "time": EVENT_TIME,
+        "data": data,
     }
 
 
