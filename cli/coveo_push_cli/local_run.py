@@ -36,7 +36,7 @@ from connector.adapters.secrets import api_key_from_secret
 from connector.domain import strict_json
 from connector.domain.events import item_key
 from connector.domain.freshness import Freshness, FreshnessSample
-from connector.domain.ledger import Row, Status
+from connector.domain.ledger import Head, Row, Status
 from connector.domain.pipeline import BatchReport, Disposition, Message, Pipeline
 from connector.domain.stored_change import declared_public_in
 from connector.domain.sync import SyncRecord, SyncState
@@ -817,21 +817,22 @@ def _report(
     acknowledged = counts[Disposition.PUSHED] + counts[Disposition.STALE] + counts[Disposition.RECORDED]
     dead_lettered = counts[Disposition.DEAD_LETTERED] + moved_by_sqs
     state = emulator.get("state")
-    documents = _documents(stack, state)
-    models = {
-        document_id: state["items"][document_id]["permissionModel"]
-        for document_id, document in documents.items()
-        if document["indexed"]
-    }
-    # One scan of the ledger: every key's state, and the stored change of each document whose
-    # model could let anonymous users in (did its event say so?).
+    items: dict[str, Any] = state["items"]
+    models = {document_id: item["permissionModel"] for document_id, item in items.items() if item["indexed"]}
+    # One scan of the ledger: every key's state (the documents' among them), and the stored change
+    # of each document whose model could let anonymous users in (did its event say so?).
     candidates = {item_key(document_id) for document_id, model in models.items() if _allows_anonymous(model)}
+    document_keys = {item_key(document_id) for document_id in items}
     ledger_states: Counter[str] = Counter()
+    heads: dict[str, Row | Head] = {}
     changes: dict[str, bytes | None] = {}
     for row in stack.runtime.ledger().all_rows():
         ledger_states[row.status.value] += 1
+        if row.key in document_keys:
+            heads[row.key] = row
         if row.key in candidates:
             changes[row.key] = row.change if isinstance(row, Row) else None
+    documents = _documents(items, heads)
     reader = _AccessReader(stack, emulator, state, on_access)
     public_by_accident = _public_by_accident(stack, reader, models, changes)
     bound, seed = access_plan
@@ -907,9 +908,8 @@ def _syncs(syncs: SyncLedger) -> dict[str, Any]:
     return {record.sync_id: record.to_report() for record in records}
 
 
-def _documents(stack: LocalStack, state: dict[str, Any]) -> dict[str, Any]:
-    items: dict[str, Any] = state["items"]
-    heads = stack.runtime.ledger().heads([item_key(document_id) for document_id in items])
+def _documents(items: Mapping[str, Any], heads: Mapping[str, Row | Head]) -> dict[str, Any]:
+    """Each document Coveo holds, with its key's state in the ledger (`heads`, by key)."""
     documents = {}
     for document_id, item in sorted(items.items()):
         head = heads.get(item_key(document_id))

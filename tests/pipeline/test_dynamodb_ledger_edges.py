@@ -204,7 +204,8 @@ def test_a_push_whose_s3_entries_are_gone_reads_as_its_head_not_an_error(
     moto_server: MotoServer, local_resources: LocalResources
 ) -> None:
     """S3's lifecycle rule and the table's TTL expire a push's entries and its rows on their own
-    clocks: the part may still list a push whose entry object has gone. Readers skip it."""
+    clocks: the part may still list a push whose entry object has gone. Readers skip it; a
+    whole-ledger read shows its head, as Coveo answered it (ACCEPTED, as `heads` reads it)."""
     first = dynamodb_ledger(moto_server, local_resources)
     lt.pushed(first, "item#no-entries", 1, 10)
     s3, bucket = moto_server.client("s3"), local_resources.buckets["LedgerBucket"]
@@ -216,4 +217,6 @@ def test_a_push_whose_s3_entries_are_gone_reads_as_its_head_not_an_error(
     (state,) = ledger.all_rows()
     assert isinstance(state, Head)
     assert (state.key, state.version, state.ordering_id) == ("item#no-entries", 1, 10)
+    assert state.status is Status.ACCEPTED
+    assert ledger.heads(["item#no-entries"])["item#no-entries"].status is Status.ACCEPTED
     assert ledger.rows_with_status(Status.ACCEPTED).rows == []

@@ -574,9 +574,12 @@ class DynamoDBLedger:
             heads = [
                 head for batch in batches[start : start + _BATCHES_PER_REPORT_READ] for head in pushed[batch]
             ]
-            rows = self._rows(heads, self._parts({slot.part for _, slot in heads}, consistent=True))
-            for item, _ in heads:
-                yield rows.get(item["pk"]["S"]) or _head(item)
+            parts = self._parts({slot.part for _, slot in heads}, consistent=True)
+            rows = self._rows(heads, parts)
+            for item, slot in heads:
+                # No row to show (its S3 entries expired first): the head, with the status `heads`
+                # gives it, so a report counts the push as Coveo answered it, not as CLAIMED.
+                yield rows.get(item["pk"]["S"]) or _head(item, parts.get(slot.part))
 
     # --- pages --------------------------------------------------------------------------------------
 
@@ -876,13 +879,17 @@ def _transaction_chunks(claims: Sequence[Claim], size: int = TRANSACTION_CLAIMS)
     return chunks
 
 
-def _head(item: dict[str, Any]) -> Head:
-    """A head read whole (a scan), as the ledger's state of a key with no accepted push to show."""
+def _head(item: dict[str, Any], part: dict[str, Any] | None = None) -> Head:
+    """A head read whole (a scan), as the ledger's state of a key with no accepted push to show;
+    with its claim's acceptance `part`, a CLAIMED head's status as that part settles it."""
+    status = Status(item["status"]["S"])
+    if status is Status.CLAIMED and part is not None:
+        status = _derived(_slot_of(item), part) or Status.CLAIMED
     return Head(
         key=item["pk"]["S"],
         version=int(item["version"]["N"]),
         ordering_id=int(item["orderingId"]["N"]),
-        status=Status(item["status"]["S"]),
+        status=status,
         attempts=int(item.get("attempts", {}).get("N", "0")),
         event_id=item["eventId"]["S"] if "eventId" in item else None,
     )
