@@ -205,18 +205,30 @@ def test_a_push_whose_s3_entries_are_gone_reads_as_its_head_not_an_error(
 ) -> None:
     """S3's lifecycle rule and the table's TTL expire a push's entries and its rows on their own
     clocks: the part may still list a push whose entry object has gone. Readers skip it; a
-    whole-ledger read shows its head, as Coveo answered it (ACCEPTED, as `heads` reads it)."""
+    whole-ledger read shows its head, with the status `heads` gives it: as Coveo answered (ACCEPTED),
+    as the validator found it (VERIFIED, kept on the part; FAILED, kept on the head)."""
     first = dynamodb_ledger(moto_server, local_resources)
     lt.pushed(first, "item#no-entries", 1, 10)
+    first.mark(
+        lt.pushed(first, "item#no-entries/verified", 1, 10), Status.VERIFIED, reason=None, now_ms=2_000
+    )
+    first.mark(lt.pushed(first, "item#no-entries/failed", 1, 10), Status.FAILED, reason="no", now_ms=2_000)
+    first.flush()
     s3, bucket = moto_server.client("s3"), local_resources.buckets["LedgerBucket"]
     objects = s3.list_objects_v2(Bucket=bucket)["Contents"]
-    assert len(objects) == 1
-    s3.delete_object(Bucket=bucket, Key=objects[0]["Key"])
+    assert len(objects) == 3
+    for obj in objects:
+        s3.delete_object(Bucket=bucket, Key=obj["Key"])
     ledger = dynamodb_ledger(moto_server, local_resources)  # a fresh entries cache
     assert ledger.get("item#no-entries") is None
-    (state,) = ledger.all_rows()
-    assert isinstance(state, Head)
-    assert (state.key, state.version, state.ordering_id) == ("item#no-entries", 1, 10)
-    assert state.status is Status.ACCEPTED
-    assert ledger.heads(["item#no-entries"])["item#no-entries"].status is Status.ACCEPTED
+    states = {state.key: state for state in ledger.all_rows()}
+    expected = {
+        "item#no-entries": Status.ACCEPTED,
+        "item#no-entries/verified": Status.VERIFIED,
+        "item#no-entries/failed": Status.FAILED,
+    }
+    assert all(isinstance(state, Head) for state in states.values())
+    assert {key: (s.version, s.ordering_id) for key, s in states.items()} == dict.fromkeys(expected, (1, 10))
+    assert {key: state.status for key, state in states.items()} == expected
+    assert {key: head.status for key, head in ledger.heads(list(expected)).items()} == expected
     assert ledger.rows_with_status(Status.ACCEPTED).rows == []
