@@ -137,5 +137,8 @@ class InMemoryLedger:
             self.outcomes[row.key] = (Status.CLAIMED, reason, now_ms, row.repushes + 1)
             return True
 
+    def reopen_many(self, rows: Sequence[tuple[Row, str]], *, now_ms: int) -> list[bool]:
+        return [self.reopen(row, reason=reason, now_ms=now_ms) for row, reason in rows]
+
     def flush(self) -> None:
         """Every mark is written at once here."""

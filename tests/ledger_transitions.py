@@ -303,6 +303,29 @@ def a_reopen_for_another_push_changes_nothing(ledger: Ledger, p: str) -> None:
     assert head(ledger, f"{p}b") == (1, 10, Status.ACCEPTED)
 
 
+def reopening_many_answers_each_row_in_order_as_reopen_would(ledger: Ledger, p: str) -> None:
+    """The validator's re-pushes reopen their rows together: each answer is the one `reopen` gives
+    that row, in order, and the same row twice (read once, listed twice) is reopened once."""
+    rows = [pushed(ledger, f"{p}{n}", 1, 10) for n in range(24)]
+    verified = pushed(ledger, f"{p}verified", 1, 10)
+    ledger.mark(verified, Status.VERIFIED, reason=None, now_ms=5_000)
+    ledger.flush()
+    superseded = pushed(ledger, f"{p}superseded", 1, 10)
+    pushed(ledger, f"{p}superseded", 2, 20)
+    listed = [*rows[:12], verified, rows[12], rows[12], superseded, *rows[13:]]
+    answers = ledger.reopen_many([(row, f"lost {row.key}") for row in listed], now_ms=6_000)
+    assert len(answers) == len(listed)
+    assert answers[:12] == [True] * 12
+    assert answers[12] is False  # verified: nothing to re-push
+    assert sorted(answers[13:15]) == [False, True]  # one reopen of the row, whichever came first
+    assert answers[15] is False  # a newer push holds the key
+    assert answers[16:] == [True] * 11
+    assert all(head(ledger, row.key)[2] is Status.CLAIMED for row in rows)
+    assert head(ledger, f"{p}verified")[2] is Status.VERIFIED
+    assert head(ledger, f"{p}superseded") == (2, 20, Status.ACCEPTED)
+    assert ledger.reopen_many([], now_ms=7_000) == []
+
+
 def a_re_push_not_accepted_settles_back_readable_with_its_reason(ledger: Ledger, p: str) -> None:
     row = pushed(ledger, f"{p}a", 1, 10, pushed_at_ms=1_500)
     ledger.reopen(row, reason="retriable", now_ms=5_000)
@@ -452,6 +475,7 @@ SCENARIOS: tuple[Callable[[Ledger, str], None], ...] = (
     a_reopen_with_a_count_read_before_another_reopen_changes_nothing,
     a_failed_row_can_be_reopened_a_verified_or_claimed_one_cannot,
     a_reopen_for_another_push_changes_nothing,
+    reopening_many_answers_each_row_in_order_as_reopen_would,
     a_re_push_not_accepted_settles_back_readable_with_its_reason,
     a_re_push_settled_failed_then_redriven_and_settled_back_reads_accepted,
     a_settled_claim_counts_no_re_push_it_never_had,

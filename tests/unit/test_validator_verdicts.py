@@ -408,6 +408,28 @@ def test_repushing_answers_none_for_a_row_with_nothing_to_re_push() -> None:
     assert [[e["data"]["documentId"] for e in batch] for batch in repusher.batches] == [["file://fine"]]
 
 
+def test_repushing_re_pushes_exactly_the_rows_the_ledger_reopens_each_with_its_own_outcome() -> None:
+    """The rows are reopened together (`reopen_many`); each answer belongs to its own row: a row the
+    ledger will not reopen (verified meanwhile) is not re-pushed, whatever its neighbours."""
+    ledger = InMemoryLedger()
+    a, verified, c, d = (item(ledger, f"file://{name}") for name in ("a", "verified", "c", "d"))
+    ledger.mark(verified, Status.VERIFIED, reason=None, now_ms=T0 + 1)
+    repusher = Repusher()
+    outcomes = repush_stored_changes(
+        [(a, "why"), (verified, "why"), (c, "why"), (d, "why")],
+        ledger,
+        repusher,
+        now_ms=T0 + MINUTE,
+        source="coveo-push/test",
+    )
+    assert [[e["data"]["documentId"] for e in batch] for batch in repusher.batches] == [
+        ["file://a", "file://c", "file://d"]
+    ]
+    assert outcomes["item#file://verified"] is None
+    assert all(outcomes[f"item#file://{name}"] is not None for name in ("a", "c", "d"))
+    assert status(ledger, "item#file://verified") == (Status.VERIFIED, None)
+
+
 # --- identities -----------------------------------------------------------------------------------
 
 

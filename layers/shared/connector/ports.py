@@ -205,6 +205,11 @@ class ValidationLedger(Protocol):
         """ACCEPTED or FAILED → CLAIMED, so the same version may be pushed again (a re-push)."""
         ...
 
+    def reopen_many(self, rows: Sequence[tuple[Row, str]], *, now_ms: int) -> list[bool]:
+        """`reopen` of each (row, reason), answers in order; the DynamoDB ledger runs them side by
+        side (a re-push of a thousand rows is two thousand calls, not to be made one by one)."""
+        ...
+
     def settle(self, row: Row, status: Status, *, reason: str, now_ms: int) -> bool:
         """A reopened row whose re-push was not accepted: back to `status` (with its push time), so
         it stays visible to the validator and the operator instead of sitting CLAIMED."""

@@ -476,6 +476,11 @@ class DynamoDBLedger:
             },
         )
 
+    def reopen_many(self, rows: Sequence[tuple[Row, str]], *, now_ms: int) -> list[bool]:
+        """`reopen` of each row, side by side on the ledger's threads (two calls each: its part,
+        then its head); each reopen is one conditional write, so a row listed twice reopens once."""
+        return list(self._pool().map(lambda pair: self.reopen(pair[0], reason=pair[1], now_ms=now_ms), rows))
+
     def settle(self, row: Row, status: Status, *, reason: str, now_ms: int) -> bool:
         """A reopened row whose re-push was not accepted: its original push is its again, ACCEPTED
         (the validator reads it next run) or FAILED (listed as a failure)."""

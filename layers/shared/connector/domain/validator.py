@@ -503,14 +503,19 @@ def repush_stored_changes(
     (it was too large to keep), or the row changed meanwhile (a newer push owns it).
     """
     outcomes: dict[str, Outcome | None] = {}
-    repushes: dict[str, tuple[Row, Repush]] = {}
+    stored_changes: list[tuple[Row, str, StoredChange]] = []
     for row, reason in rows:
         outcomes[row.key] = None
         try:
             stored = StoredChange.decode(row.change) if row.change is not None else None
         except UnreadableStoredChange:
             stored = None  # unreadable: nothing to re-push, as if too large to keep
-        if stored is None or not ledger.reopen(row, reason=reason, now_ms=now_ms):
+        if stored is not None:
+            stored_changes.append((row, reason, stored))
+    reopened = ledger.reopen_many([(row, reason) for row, reason, _ in stored_changes], now_ms=now_ms)
+    repushes: dict[str, tuple[Row, Repush]] = {}
+    for (row, _, stored), is_reopened in zip(stored_changes, reopened, strict=True):
+        if not is_reopened:
             continue
         message_id = f"repush-{len(repushes)}-{row.event_id}"
         repushes[message_id] = (row, Repush(message_id, stored, source))
