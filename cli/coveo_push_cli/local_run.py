@@ -36,7 +36,7 @@ from connector.adapters.secrets import api_key_from_secret
 from connector.domain import strict_json
 from connector.domain.events import item_key
 from connector.domain.freshness import Freshness, FreshnessSample
-from connector.domain.ledger import Head, Row, Status
+from connector.domain.ledger import Row, Status
 from connector.domain.pipeline import BatchReport, Disposition, Message, Pipeline
 from connector.domain.stored_change import declared_public_in
 from connector.domain.sync import SyncRecord, SyncState
@@ -824,15 +824,16 @@ def _report(
     candidates = {item_key(document_id) for document_id, model in models.items() if _allows_anonymous(model)}
     document_keys = {item_key(document_id) for document_id in items}
     ledger_states: Counter[str] = Counter()
-    heads: dict[str, Row | Head] = {}
+    # Each document's version and status (not its row: a row holds its stored change).
+    states: dict[str, tuple[int, Status]] = {}
     changes: dict[str, bytes | None] = {}
     for row in stack.runtime.ledger().all_rows():
         ledger_states[row.status.value] += 1
         if row.key in document_keys:
-            heads[row.key] = row
+            states[row.key] = (row.version, row.status)
         if row.key in candidates:
             changes[row.key] = row.change if isinstance(row, Row) else None
-    documents = _documents(items, heads)
+    documents = _documents(items, states)
     reader = _AccessReader(stack, emulator, state, on_access)
     public_by_accident = _public_by_accident(stack, reader, models, changes)
     bound, seed = access_plan
@@ -908,15 +909,15 @@ def _syncs(syncs: SyncLedger) -> dict[str, Any]:
     return {record.sync_id: record.to_report() for record in records}
 
 
-def _documents(items: Mapping[str, Any], heads: Mapping[str, Row | Head]) -> dict[str, Any]:
-    """Each document Coveo holds, with its key's state in the ledger (`heads`, by key)."""
+def _documents(items: Mapping[str, Any], states: Mapping[str, tuple[int, Status]]) -> dict[str, Any]:
+    """Each document Coveo holds, with its key's version and status in the ledger (`states`, by key)."""
     documents = {}
     for document_id, item in sorted(items.items()):
-        head = heads.get(item_key(document_id))
+        version, status = states.get(item_key(document_id), (None, None))
         documents[document_id] = {
             "indexed": item["indexed"],
-            "version": head.version if head else None,
-            "status": head.status.value if head else None,  # the ledger's: VERIFIED, FAILED, ...
+            "version": version,
+            "status": status.value if status is not None else None,  # the ledger's: VERIFIED, FAILED, ...
             "permissionState": item["permissionState"],
             "metadata": item["metadata"],
         }
