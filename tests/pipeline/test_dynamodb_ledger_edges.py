@@ -8,6 +8,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from aws_simulator.cloudformation import LocalResources
 from aws_simulator.moto_server import MotoServer
@@ -232,3 +233,27 @@ def test_a_push_whose_s3_entries_are_gone_reads_as_its_head_not_an_error(
     assert {key: state.status for key, state in states.items()} == expected
     assert {key: head.status for key, head in ledger.heads(list(expected)).items()} == expected
     assert ledger.rows_with_status(Status.ACCEPTED).rows == []
+
+
+def test_a_reopen_aws_refuses_reads_false_and_leaves_its_row_while_the_others_reopen(
+    moto_server: MotoServer, local_resources: LocalResources
+) -> None:
+    """The validator reopens its re-pushes together: one write DynamoDB throttles must not abort the
+    others (they would sit CLAIMED with no re-push coming). Its row stays ACCEPTED, for the next run."""
+    client = moto_server.client("dynamodb")
+
+    def throttle(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == {"pk": {"S": "item#reopen/1"}}:
+            raise ClientError(
+                {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "throttled"}},
+                "UpdateItem",
+            )
+
+    rows = [
+        lt.pushed(dynamodb_ledger(moto_server, local_resources), f"item#reopen/{n}", 1, 10) for n in range(3)
+    ]
+    client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", throttle)
+    ledger = dynamodb_ledger(moto_server, local_resources, client)
+    assert ledger.reopen_many([(row, "lost") for row in rows], now_ms=5_000) == [True, False, True]
+    assert [lt.head(ledger, row.key)[2] for row in rows] == [Status.CLAIMED, Status.ACCEPTED, Status.CLAIMED]
+    assert [r.key for r in ledger.rows_with_status(Status.ACCEPTED).rows] == ["item#reopen/1"]

@@ -207,7 +207,9 @@ class ValidationLedger(Protocol):
 
     def reopen_many(self, rows: Sequence[tuple[Row, str]], *, now_ms: int) -> list[bool]:
         """`reopen` of each (row, reason), answers in order; the DynamoDB ledger runs them side by
-        side (a re-push of a thousand rows is two thousand calls, not to be made one by one)."""
+        side (a re-push of a thousand rows is two thousand calls, not to be made one by one). A row
+        the ledger could not reopen for an error of its own reads False, like one it refused: the
+        others are re-pushed all the same."""
         ...
 
     def settle(self, row: Row, status: Status, *, reason: str, now_ms: int) -> bool:

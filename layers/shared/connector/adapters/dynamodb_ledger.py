@@ -37,6 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ..domain.errors import LedgerRefused, PermanentError, describe_exception
 from ..domain.events import Kind
 from ..domain.ledger import Accepted, Claim, ClaimResult, Head, Page, Row, Status
@@ -478,8 +480,19 @@ class DynamoDBLedger:
 
     def reopen_many(self, rows: Sequence[tuple[Row, str]], *, now_ms: int) -> list[bool]:
         """`reopen` of each row, side by side on the ledger's threads (two calls each: its part,
-        then its head); each reopen is one conditional write, so a row listed twice reopens once."""
-        return list(self._pool().map(lambda pair: self.reopen(pair[0], reason=pair[1], now_ms=now_ms), rows))
+        then its head); each reopen is one conditional write, so a row listed twice reopens once.
+
+        A row whose reopen fails on an AWS error (throttled, unreachable) reads False: not reopened,
+        it stays as the validator read it, for its next run. The others go on and are re-pushed;
+        raising instead would leave the rows reopened beside it CLAIMED with no re-push coming."""
+
+        def reopen(pair: tuple[Row, str]) -> bool:
+            try:
+                return self.reopen(pair[0], reason=pair[1], now_ms=now_ms)
+            except (BotoCoreError, ClientError):
+                return False
+
+        return list(self._pool().map(reopen, rows))
 
     def settle(self, row: Row, status: Status, *, reason: str, now_ms: int) -> bool:
         """A reopened row whose re-push was not accepted: its original push is its again, ACCEPTED
