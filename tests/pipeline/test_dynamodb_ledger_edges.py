@@ -8,7 +8,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from aws_simulator.cloudformation import LocalResources
 from aws_simulator.moto_server import MotoServer
@@ -238,22 +238,49 @@ def test_a_push_whose_s3_entries_are_gone_reads_as_its_head_not_an_error(
 def test_a_reopen_aws_refuses_reads_false_and_leaves_its_row_while_the_others_reopen(
     moto_server: MotoServer, local_resources: LocalResources
 ) -> None:
-    """The validator reopens its re-pushes together: one write DynamoDB throttles must not abort the
-    others (they would sit CLAIMED with no re-push coming). Its row stays ACCEPTED, for the next run."""
+    """The validator reopens its re-pushes together: one write DynamoDB throttles (or cannot be
+    reached for) must not abort the others (they would sit CLAIMED with no re-push coming). Those
+    rows stay ACCEPTED, for the next run."""
     client = moto_server.client("dynamodb")
 
-    def throttle(params: dict[str, Any], **_: Any) -> None:
+    def not_now(params: dict[str, Any], **_: Any) -> None:
         if params.get("Key") == {"pk": {"S": "item#reopen/1"}}:
             raise ClientError(
                 {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "throttled"}},
                 "UpdateItem",
             )
+        if params.get("Key") == {"pk": {"S": "item#reopen/2"}}:
+            raise EndpointConnectionError(endpoint_url="https://dynamodb.example")
 
     rows = [
-        lt.pushed(dynamodb_ledger(moto_server, local_resources), f"item#reopen/{n}", 1, 10) for n in range(3)
+        lt.pushed(dynamodb_ledger(moto_server, local_resources), f"item#reopen/{n}", 1, 10) for n in range(4)
     ]
-    client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", throttle)
+    client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", not_now)
     ledger = dynamodb_ledger(moto_server, local_resources, client)
-    assert ledger.reopen_many([(row, "lost") for row in rows], now_ms=5_000) == [True, False, True]
-    assert [lt.head(ledger, row.key)[2] for row in rows] == [Status.CLAIMED, Status.ACCEPTED, Status.CLAIMED]
-    assert [r.key for r in ledger.rows_with_status(Status.ACCEPTED).rows] == ["item#reopen/1"]
+    assert ledger.reopen_many([(row, "lost") for row in rows], now_ms=5_000) == [True, False, False, True]
+    assert [lt.head(ledger, row.key)[2] for row in rows] == [
+        Status.CLAIMED,
+        Status.ACCEPTED,
+        Status.ACCEPTED,
+        Status.CLAIMED,
+    ]
+    assert [r.key for r in ledger.rows_with_status(Status.ACCEPTED).rows] == [
+        "item#reopen/1",
+        "item#reopen/2",
+    ]
+
+
+def test_a_reopen_dynamodb_refuses_as_malformed_is_raised_not_taken_for_a_throttle(
+    moto_server: MotoServer, local_resources: LocalResources
+) -> None:
+    """Only "not now" answers read False (tried again next run); a refusal that would come back at
+    every run (a ValidationException) surfaces, so the validator's run fails where someone sees it."""
+    client = moto_server.client("dynamodb")
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": "malformed"}}, "UpdateItem")
+
+    row = lt.pushed(dynamodb_ledger(moto_server, local_resources), "item#reopen-refused", 1, 10)
+    client.meta.events.register("before-parameter-build.dynamodb.UpdateItem", refuse)
+    with pytest.raises(ClientError, match="malformed"):
+        dynamodb_ledger(moto_server, local_resources, client).reopen_many([(row, "lost")], now_ms=5_000)

@@ -78,6 +78,21 @@ CONFLICT_ATTEMPTS = 4
 CONFLICT_BACKOFF_S = 0.02
 # Claim batches whose slots this container remembers (record_accepted finds them without a read).
 _REMEMBERED_BATCHES = 64
+# DynamoDB's answers that say "not now", and S3's (a reopen may read a push's entries), once
+# botocore's own retries gave up on them: a reopen that gets one is tried again at the validator's
+# next run. Any other error is a fault to surface.
+_NOT_NOW = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TransactionConflictException",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "InternalError",
+    }
+)
 
 _CLAIM_CONDITION = (
     "attribute_not_exists(pk) OR "
@@ -482,15 +497,20 @@ class DynamoDBLedger:
         """`reopen` of each row, side by side on the ledger's threads (two calls each: its part,
         then its head); each reopen is one conditional write, so a row listed twice reopens once.
 
-        A row whose reopen fails on an AWS error (throttled, unreachable) reads False: not reopened,
-        it stays as the validator read it, for its next run. The others go on and are re-pushed;
-        raising instead would leave the rows reopened beside it CLAIMED with no re-push coming."""
+        A row whose reopen DynamoDB will not take now (throttled, unreachable) reads False: not
+        reopened, it stays as the validator read it, for its next run. The others go on and are
+        re-pushed; raising instead would leave the rows reopened beside it CLAIMED with no re-push
+        coming. Any other error (a request DynamoDB refuses as malformed) is raised."""
 
         def reopen(pair: tuple[Row, str]) -> bool:
             try:
                 return self.reopen(pair[0], reason=pair[1], now_ms=now_ms)
-            except (BotoCoreError, ClientError):
+            except BotoCoreError:
                 return False
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") in _NOT_NOW:
+                    return False
+                raise
 
         return list(self._pool().map(reopen, rows))
 
